@@ -59,6 +59,7 @@ vet: ## Run go vet (all build tags used by tests).
 .PHONY: verify
 verify: generate manifests ## Fail when generated files, formatting or go.mod differ from a fresh generation.
 	@test -z "$$(gofmt -l $$(git ls-files -co --exclude-standard -- '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files -co --exclude-standard -- '*.go'); exit 1; }
+	@! grep -rn "”" api config --include=*.go --include=*.yaml || { echo "gofmt turned '' into ” in a kubebuilder marker: write CEL rules without ''"; exit 1; }
 	$(GO) mod tidy
 	@git add -N . >/dev/null 2>&1 || true
 	@git diff --exit-code -- api config go.mod go.sum bundle || { echo "generated files are stale: run 'make generate manifests' (and 'go mod tidy') and commit"; exit 1; }

@@ -6,7 +6,7 @@ import (
 
 // EipSpec is the v1alpha1 form of an address pool (OpenELB 0.3/0.4).
 //
-// +kubebuilder:validation:XValidation:rule="!has(self.protocol) || self.protocol == 'bgp' || (has(self.interface) && self.interface != ”)",message="if protocol is layer2 or vip, interface should not be empty: set spec.interface (accepted in v1alpha1 by openelb-operator) or use network.kubesphere.io/v1alpha2"
+// +kubebuilder:validation:XValidation:rule="!has(self.protocol) || self.protocol == 'bgp' || (has(self.interface) && self.interface.size() > 0)",message="if protocol is layer2 or vip, interface should not be empty: set spec.interface (accepted in v1alpha1 by openelb-operator) or use network.kubesphere.io/v1alpha2"
 type EipSpec struct {
 	// Address is an IPv4 address, CIDR or range.
 	// +kubebuilder:validation:Pattern=`^([0-9]{1,3}\.){3}[0-9]{1,3}((\/([0-9]|[1-2][0-9]|3[0-2]))|(\-([0-9]{1,3}\.){3}[0-9]{1,3}))?$`

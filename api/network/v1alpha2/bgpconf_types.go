@@ -8,7 +8,7 @@ import (
 // BgpConf named "default" is honoured. Fields and JSON names are those of
 // OpenELB 0.6 (a mirror of gobgp's api.Global).
 //
-// +kubebuilder:validation:XValidation:rule="!has(self.routerId) || self.routerId == ” || (isIP(self.routerId) && ip(self.routerId).family() == 4)",message="routerId must be an IPv4 address"
+// +kubebuilder:validation:XValidation:rule="!has(self.routerId) || self.routerId.size() == 0 || (isIP(self.routerId) && ip(self.routerId).family() == 4)",message="routerId must be an IPv4 address"
 type BgpConfSpec struct {
 	// As is the local AS number. 0 means BGP is not configured.
 	// +optional

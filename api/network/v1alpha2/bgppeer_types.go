@@ -56,7 +56,7 @@ type SecretKeyRef struct {
 
 // PeerConf mirrors gobgp's PeerConf.
 //
-// +kubebuilder:validation:XValidation:rule="!has(self.neighborAddress) || self.neighborAddress == ” || isIP(self.neighborAddress)",message="conf.neighborAddress must be an IP address"
+// +kubebuilder:validation:XValidation:rule="!has(self.neighborAddress) || self.neighborAddress.size() == 0 || isIP(self.neighborAddress)",message="conf.neighborAddress must be an IP address"
 type PeerConf struct {
 	// AuthPassword is the TCP-MD5 password in plain text (OpenELB 0.6);
 	// prefer spec.authPasswordSecretRef.

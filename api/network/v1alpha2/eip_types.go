@@ -8,7 +8,7 @@ import (
 // Services. Fields, JSON names and meanings are those of OpenELB 0.6; fields
 // added by this project are optional and say so.
 //
-// +kubebuilder:validation:XValidation:rule="!has(self.protocol) || self.protocol == 'bgp' || (has(self.interface) && self.interface != ”)",message="if protocol is layer2 or vip, interface should not be empty"
+// +kubebuilder:validation:XValidation:rule="!has(self.protocol) || self.protocol == 'bgp' || (has(self.interface) && self.interface.size() > 0)",message="if protocol is layer2 or vip, interface should not be empty"
 type EipSpec struct {
 	// Address is the pool: a single IP ("203.0.113.10"), a CIDR
 	// ("203.0.113.0/28", every address counted, as in OpenELB) or an
@@ -32,7 +32,7 @@ type EipSpec struct {
 	// layer2.openelb.kubesphere.io/v1alpha1 overrides it per node.
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
-	// +kubebuilder:validation:XValidation:rule="self == '' || (self.startsWith('can_reach:') ? isIP(self.substring(10)) : self.matches('^[^\\\\s/:]{1,15}$'))",message="interface must be an interface name of at most 15 characters or can_reach:<IP>"
+	// +kubebuilder:validation:XValidation:rule="self.size() == 0 || (self.startsWith('can_reach:') ? isIP(self.substring(10)) : self.matches('^[^\\\\s/:]{1,15}$'))",message="interface must be an interface name of at most 15 characters or can_reach:<IP>"
 	Interface string `json:"interface,omitempty"`
 
 	// Disable stops new allocations from this pool; addresses already in
