@@ -444,7 +444,7 @@ func TestOpenELBDefaults(t *testing.T) {
 		operatorv1alpha1.IsEnabled(s.Speaker.VIP.Enabled, true) {
 		t.Errorf("speaker modes: layer2=%v bgp=%v vip=%v, want true/true/false", s.Speaker.Layer2.Enabled, s.Speaker.BGP.Enabled, s.Speaker.VIP.Enabled)
 	}
-	if s.Speaker.VIP.AdvertIntervalMillis != 1000 || s.Speaker.MemberlistPort != 7946 || s.Speaker.MetricsPort != 50053 {
+	if s.Speaker.VIP.AdvertIntervalMillis != 1000 || s.Speaker.LivenessPort != 7946 || s.Speaker.MetricsPort != 50053 {
 		t.Errorf("speaker defaults: %+v", s.Speaker)
 	}
 	if s.Speaker.BGP.ListenPort != nil {

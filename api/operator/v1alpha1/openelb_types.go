@@ -148,13 +148,13 @@ type SpeakerSpec struct {
 	// +kubebuilder:default={}
 	VIP VIPSpec `json:"vip,omitempty"`
 
-	// MemberlistPort is the TCP and UDP port speakers use to watch each
+	// LivenessPort is the port (UDP, and TCP if the mechanism needs it) speakers use to watch each
 	// other's liveness.
 	// +optional
 	// +kubebuilder:default=7946
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=65535
-	MemberlistPort int32 `json:"memberlistPort,omitempty"`
+	LivenessPort int32 `json:"livenessPort,omitempty"`
 
 	// MetricsPort is the speakers' metrics and health port on the host.
 	// +optional
