@@ -92,7 +92,7 @@ func (l *Lab) startControlPlane(ctx context.Context) error {
 		"--listen-client-urls", "http://127.0.0.1:2379", "--advertise-client-urls", "http://127.0.0.1:2379",
 		"--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
 		"--initial-cluster", "lab=http://127.0.0.1:2380", "--unsafe-no-fsync", "--log-level", "warn",
-	}})
+	}, Disposable: true})
 	if err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ func (l *Lab) startControlPlane(ctx context.Context) error {
 		// addresses: there is no kube-proxy for ClusterIPs in the lab.
 		"--enable-aggregator-routing=true",
 		"--enable-priority-and-fairness=false", "--profiling=false",
-	}})
+	}, Disposable: true})
 	if err != nil {
 		return err
 	}

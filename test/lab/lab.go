@@ -213,12 +213,13 @@ func Up(ctx context.Context, o Options) (l *Lab, err error) {
 	if err := l.createNamespaces(); err != nil {
 		return l, err
 	}
+
 	if err := l.buildTopology(ctx); err != nil {
 		return l, err
 	}
-	l.logf("lab: topology %s with %d nodes up in %v (run dir %s)", l.Prefix, len(l.Nodes), time.Since(step).Round(time.Millisecond), l.RunDir)
-
-	// The control plane takes seconds; start the router meanwhile.
+	// Veth carrier comes up through the kernel's linkwatch (about 1 s).
+	// Neither etcd and kube-apiserver (loopback and the k8s address) nor the
+	// router daemons need it to start, so start them meanwhile.
 	cpErr := make(chan error, 1)
 	if o.NoControlPlane {
 		cpErr <- nil
@@ -231,6 +232,11 @@ func Up(ctx context.Context, o Options) (l *Lab, err error) {
 			return l, err
 		}
 	}
+	if err := l.waitCarrier(ctx); err != nil {
+		<-cpErr
+		return l, err
+	}
+	l.logf("lab: topology %s with %d nodes up in %v (run dir %s)", l.Prefix, len(l.Nodes), time.Since(step).Round(time.Millisecond), l.RunDir)
 	if err := <-cpErr; err != nil {
 		return l, err
 	}
@@ -260,8 +266,13 @@ func (l *Lab) Down() error {
 	for i := len(stops) - 1; i >= 0; i-- {
 		stops[i]()
 	}
+	// Roles and daemons first (they may still talk to the apiserver while
+	// they stop), then the disposable control plane.
 	var wg sync.WaitGroup
 	for _, p := range procs {
+		if p.disposable {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -269,6 +280,11 @@ func (l *Lab) Down() error {
 		}()
 	}
 	wg.Wait()
+	for _, p := range procs {
+		if p.disposable && !p.Exited() {
+			_ = p.Kill()
+		}
+	}
 	var errs []error
 	for _, n := range l.namespaces {
 		n.close()

@@ -27,10 +27,11 @@ type Proc struct {
 	// Args is the command line.
 	Args []string
 
-	cmd  *exec.Cmd
-	done chan struct{}
-	mu   sync.Mutex
-	err  error // exit status, set when done is closed
+	disposable bool
+	cmd        *exec.Cmd
+	done       chan struct{}
+	mu         sync.Mutex
+	err        error // exit status, set when done is closed
 }
 
 // ProcSpec describes a process to start.
@@ -42,6 +43,10 @@ type ProcSpec struct {
 	Env []string
 	// Dir is the working directory; the run directory when empty.
 	Dir string
+	// Disposable processes (etcd, kube-apiserver) get SIGKILL at Down,
+	// after every other process has ended: their state is thrown away,
+	// and a graceful apiserver shutdown takes seconds.
+	Disposable bool
 }
 
 // PID is the process id (the `ip netns exec` wrapper execs the command, so
@@ -151,7 +156,7 @@ func startProc(s ProcSpec, logPath string) (*Proc, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s (%s): %w", s.Name, strings.Join(s.Args, " "), err)
 	}
-	p := &Proc{Name: s.Name, NS: s.NS, Log: logPath, Args: s.Args, cmd: cmd, done: make(chan struct{})}
+	p := &Proc{Name: s.Name, NS: s.NS, Log: logPath, Args: s.Args, disposable: s.Disposable, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		err := cmd.Wait()
 		p.mu.Lock()

@@ -149,7 +149,8 @@ var (
 	defaultV6 = netip.MustParsePrefix("::/0")
 )
 
-// buildTopology wires the namespaces (lab-recipes §2).
+// buildTopology wires the namespaces (lab-recipes §2). The caller waits
+// for carrier (waitCarrier).
 func (l *Lab) buildTopology(ctx context.Context) error {
 	t := l.Topology
 	if _, err := l.LAN.Run(ctx, "ip", "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0", "mcast_snooping", "0"); err != nil {
@@ -223,7 +224,7 @@ func (l *Lab) buildTopology(ctx context.Context) error {
 	if err := routeVia(l.Client.nl, BGPPoolV6, t.RouterUplinkV6); err != nil {
 		return err
 	}
-	return l.waitCarrier(ctx)
+	return nil
 }
 
 // waitCarrier waits until every veth in every namespace is operationally

@@ -16,7 +16,9 @@ var ErrTimeout = errors.New("timed out")
 
 // WaitFor polls cond every PollInterval until it returns true, cond returns
 // a permanent error (wrapped with Permanent), timeout elapses or ctx ends.
-// The timeout error names what was awaited and the last error cond gave.
+// When cond returns false, its error (if any) says why; the timeout error
+// names what was awaited and carries the last such error. A true result
+// ends the wait whatever the error.
 func WaitFor(ctx context.Context, timeout time.Duration, what string, cond func(ctx context.Context) (bool, error)) error {
 	return poll(ctx, timeout, PollInterval, what, cond)
 }
@@ -46,7 +48,7 @@ func poll(ctx context.Context, timeout, interval time.Duration, what string, con
 	defer t.Stop()
 	for {
 		ok, err := cond(ctx)
-		if ok && err == nil {
+		if ok {
 			return nil
 		}
 		var p permanent
@@ -79,7 +81,7 @@ func Measure(ctx context.Context, timeout, interval time.Duration, event func() 
 	var seen time.Duration
 	err := poll(ctx, timeout, interval, "measured condition", func(ctx context.Context) (bool, error) {
 		ok, err := cond(ctx)
-		if ok && err == nil {
+		if ok {
 			seen = time.Since(start)
 		}
 		return ok, err
