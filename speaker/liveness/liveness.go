@@ -59,6 +59,10 @@ type Config struct {
 	Interval, DeadAfter time.Duration
 	// MaxSkew is the largest accepted clock difference.
 	MaxSkew time.Duration
+	// JoinPeriod after the start during which Synced is false, so that a
+	// starting speaker hears its peers before it claims anything
+	// (default 5 intervals).
+	JoinPeriod time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 	// Observer receives counters (may be nil).
@@ -82,10 +86,11 @@ func (nopObserver) Alive(int)       {}
 
 // Liveness tracks the other speakers.
 type Liveness struct {
-	cfg  Config
-	log  logr.Logger
-	inc  uint64
-	conn *net.UDPConn
+	cfg     Config
+	log     logr.Logger
+	inc     uint64
+	conn    *net.UDPConn
+	started time.Time
 
 	mu          sync.Mutex
 	lastTS      int64 // last timestamp sent (strictly increasing)
@@ -130,6 +135,9 @@ func New(cfg Config, log logr.Logger) (*Liveness, error) {
 	if cfg.MaxSkew <= 0 {
 		cfg.MaxSkew = DefaultMaxSkew
 	}
+	if cfg.JoinPeriod <= 0 {
+		cfg.JoinPeriod = 5 * cfg.Interval
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -148,6 +156,7 @@ func New(cfg Config, log logr.Logger) (*Liveness, error) {
 		cfg:     cfg,
 		log:     log,
 		inc:     uint64(cfg.Now().UnixNano()),
+		started: cfg.Now(),
 		conn:    conn,
 		peers:   map[string]*peer{},
 		changes: make(chan struct{}, 1),
@@ -228,10 +237,14 @@ func (l *Liveness) Alive() map[string][]byte {
 
 // Synced reports whether this speaker holds the current facts of every live
 // peer and every live peer holds this speaker's current facts: only then do
-// all of them evaluate eligibility from the same facts.
+// all of them evaluate eligibility from the same facts. It is false during
+// the join period after the start.
 func (l *Liveness) Synced() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.cfg.Now().Sub(l.started) < l.cfg.JoinPeriod {
+		return false
+	}
 	for _, p := range l.peers {
 		if p.alive && (p.heldDig != p.digest || p.echoDig != l.factsDigest || p.echoInc != l.inc) {
 			return false
