@@ -195,7 +195,7 @@ func TestNDP(t *testing.T) {
 		}
 		check(sent[0], allNodes, false)
 
-		client := netip.MustParseAddr("fe80::64")
+		client := netip.MustParseAddr("fe80::64").WithZone("eth0")
 		ns := func(target netip.Addr, mac string) *ndp.NeighborSolicitation {
 			m := &ndp.NeighborSolicitation{TargetAddress: target}
 			if mac != "" {
@@ -206,7 +206,7 @@ func TestNDP(t *testing.T) {
 		c.in <- ndpIn{m: ns(netip.MustParseAddr("2001:db8::21"), clientMAC), src: client}
 		c.in <- ndpIn{m: ns(vip6, ourMAC), src: netip.MustParseAddr("fe80::11")}
 		c.in <- ndpIn{m: ns(vip6, clientMAC), src: client}
-		c.in <- ndpIn{m: ns(vip6, ""), src: netip.IPv6Unspecified()} // DAD probe
+		c.in <- ndpIn{m: ns(vip6, ""), src: netip.IPv6Unspecified().WithZone("eth0")} // DAD probe (zoned, as read from the socket)
 		eventually(t, "two NAs", func() bool { c.mu.Lock(); defer c.mu.Unlock(); return len(c.sent) >= 2 })
 		time.Sleep(20 * time.Millisecond)
 		sent = c.take()

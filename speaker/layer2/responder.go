@@ -207,7 +207,7 @@ func (r *responder) readNDP(c NDPConn) {
 			// A DAD probe (unspecified source) is answered to all nodes,
 			// unsolicited, as RFC 4861 7.2.4 requires.
 			dst, solicited := src, true
-			if src.Unmap().IsUnspecified() {
+			if src.WithZone("").IsUnspecified() {
 				dst, solicited = allNodes, false
 			}
 			if err := r.sendNA(c, msg.TargetAddress, dst, solicited); err != nil {
