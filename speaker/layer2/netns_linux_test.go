@@ -255,4 +255,3 @@ func TestNetnsARPAndNDP(t *testing.T) {
 		t.Fatalf("a released IPv6 address is still answered:\n%s", out)
 	}
 }
-
