@@ -92,12 +92,19 @@ test-unit: controlplane ## Run unit and envtest suites.
 	$(GO) test -timeout $(TEST_TIMEOUT) -count=1 ./...
 
 .PHONY: test-e2e
-test-e2e: controlplane ## Run the network-namespace lab scenarios (needs root; fails under CI=true without it).
-	@if [ -d test/e2e ]; then \
-	  $(GO) test -tags e2e -timeout $(TEST_TIMEOUT) -count=1 -v ./test/e2e/... ; \
-	else echo "test-e2e: no lab scenarios in this build yet (test/e2e)"; fi
+test-e2e: controlplane ## Run the network-namespace lab scenarios (root; under CI=true a non-root run or a missing tool fails). LAB_KEEP=1 keeps run dirs.
+	$(GO) test -tags e2e -timeout $(TEST_TIMEOUT) -count=1 -v ./test/e2e/...
+
+.PHONY: bench-lab
+bench-lab: controlplane ## Measure lab setup + teardown (root; see docs/performance.md).
+	$(GO) test -tags e2e -run '^$$' -bench LabUpDown -benchtime 5x ./test/e2e/
 
 ##@ Run
+
+.PHONY: lab
+lab: build controlplane ## Main job (root): the whole system in a network-namespace lab with 3 nodes, a router and a client; Ctrl-C ends it, LAB_ONESHOT=1 at once.
+	$(GO) build -o $(BIN)/lab ./test/lab/cmd/lab
+	LAB_NO_BUILD=1 $(BIN)/lab demo
 
 .PHONY: run
 run: build controlplane ## Run the operator against $$KUBECONFIG, or against a local control plane from bin/ when none is configured.

@@ -127,6 +127,7 @@ func (l *Lab) startControlPlane(ctx context.Context) error {
 		BearerToken:     token,
 		TLSClientConfig: rest.TLSClientConfig{Insecure: true},
 		Dial:            l.K8s.DialContext,
+		WarningHandler:  rest.NoWarnings{},
 		QPS:             200,
 		Burst:           400,
 		Timeout:         30 * time.Second,

@@ -483,3 +483,23 @@ func BinDir() (string, error) {
 	}
 	return filepath.Join(root, "bin"), nil
 }
+
+// DeleteLeftovers deletes every namespace named <prefix>-*, killing the
+// processes in them by pid: the manual cleanup after a harness that died
+// before its reaper could act (`lab down PREFIX`).
+func DeleteLeftovers(prefix string) error {
+	if len(prefix) < 3 || strings.ContainsAny(prefix, "/ ") {
+		return fmt.Errorf("lab: refusing prefix %q", prefix)
+	}
+	names, err := listNamespaces(prefix + "-")
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, n := range names {
+		if err := deleteNS(n); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -166,14 +166,42 @@ func (l *Lab) StartController(ctx context.Context, o RoleOptions) (*Proc, error)
 	return l.startRole(ctx, "k8s-controller", l.K8s, ControllerHealthPort, args, o)
 }
 
+// OperandImage is the operand image the lab's operator renders into its
+// Deployment and DaemonSet; nothing pulls or runs it.
+const OperandImage = "ghcr.io/openelb/openelb-operator:lab"
+
 // StartOperator runs `openelb operator` in the k8s namespace. It only
-// manages API objects here: the Deployment and DaemonSet it renders never
-// run (no kubelet); the lab runs the operands as processes instead.
+// manages API objects here: the Deployment and DaemonSet it renders (with
+// OperandImage) never run (no kubelet); the lab runs the operands as
+// processes instead. When the operator serves the CRD conversion webhook
+// (--webhook-port), it gets a private certificate directory and Service
+// openelb-operator-webhook is pointed at it (198.51.100.2:9443).
 func (l *Lab) StartOperator(ctx context.Context, o RoleOptions) (*Proc, error) {
 	args := []string{"operator", "--kubeconfig", l.Kubeconfig, "--namespace", Namespace,
 		"--log-format", "console", "--metrics-bind-address", "0",
 		"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", OperatorHealthPort)}
+	bin, err := OpenELBBinary(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if roleHasFlag(ctx, bin, "operator", "--webhook-port") {
+		args = append(args, fmt.Sprintf("--webhook-port=%d", OperatorWebhookPort),
+			"--webhook-cert-dir="+filepath.Join(l.RunDir, "operator-certs"))
+		if err := l.ensureOperatorWebhookService(ctx); err != nil {
+			return nil, err
+		}
+	}
+	o.Env = append([]string{"RELATED_IMAGE_OPENELB=" + OperandImage, "OPERATOR_NAMESPACE=" + Namespace}, o.Env...)
 	return l.startRole(ctx, "k8s-operator", l.K8s, OperatorHealthPort, args, o)
+}
+
+// roleHasFlag reports whether `<bin> <role> --help` lists flag (the lab
+// follows the roles as their flags appear).
+func roleHasFlag(ctx context.Context, bin, role, flag string) bool {
+	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	out, _ := runHost(hctx, "", bin, role, "--help")
+	return strings.Contains(out, flag+" ") || strings.Contains(out, flag+"=")
 }
 
 // StartSpeaker runs `openelb speaker --node-name <node>` in the node's
@@ -227,6 +255,9 @@ func (l *Lab) startRole(ctx context.Context, name string, ns *NS, healthPort int
 	if err != nil {
 		return nil, err
 	}
+	if err := probeRole(ctx, ns, bin, args[0]); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	p, err := l.Start(ProcSpec{Name: name, NS: ns, Args: append(append([]string{bin}, args...), o.Args...), Env: o.Env})
 	if err != nil {
 		return nil, err
@@ -256,6 +287,35 @@ func (l *Lab) startRole(ctx context.Context, name string, ns *NS, healthPort int
 		return p, err
 	}
 	return p, nil
+}
+
+var (
+	probeMu sync.Mutex
+	probed  = map[string]error{} // "<binary> <role>" → probe result
+)
+
+// probeRole runs `<bin> <role>` without flags once per process: a role
+// missing from the build exits at once with "not built yet" (before it
+// would reject the lab's flags), while a built role fails on its missing
+// configuration or keeps running (it is killed after 3 s).
+func probeRole(ctx context.Context, ns *NS, bin, role string) error {
+	key := bin + " " + role
+	probeMu.Lock()
+	defer probeMu.Unlock()
+	if err, ok := probed[key]; ok {
+		return err
+	}
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	cmd := ns.Command(pctx, bin, role)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=/nonexistent", "KUBECONFIG=/nonexistent"}
+	out, _ := cmd.CombinedOutput()
+	var err error
+	if strings.Contains(string(out), "not built yet") {
+		err = fmt.Errorf("%w (%s)", ErrRoleNotBuilt, lastLine(string(out)))
+	}
+	probed[key] = err
+	return err
 }
 
 func roleExitError(p *Proc) error {
