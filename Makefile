@@ -103,6 +103,7 @@ bench-lab: controlplane ## Measure lab setup + teardown (root; see docs/performa
 
 .PHONY: lab
 lab: build controlplane ## Main job (root): the whole system in a network-namespace lab with 3 nodes, a router and a client; Ctrl-C ends it, LAB_ONESHOT=1 at once.
+	test/lab/packages.sh
 	$(GO) build -o $(BIN)/lab ./test/lab/cmd/lab
 	LAB_NO_BUILD=1 $(BIN)/lab demo
 
