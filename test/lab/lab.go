@@ -276,7 +276,9 @@ func (l *Lab) Down() error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p.Terminate(2 * time.Second)
+			if p.Terminate(2 * time.Second) {
+				l.logf("lab: %s (pid %d) ignored SIGTERM for 2s and was killed", p.Name, p.PID())
+			}
 		}()
 	}
 	wg.Wait()

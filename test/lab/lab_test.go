@@ -341,3 +341,46 @@ func TestMeasure(t *testing.T) {
 		t.Error("Measure ignored the event's error")
 	}
 }
+
+// recorder is a testing.TB that records Fatalf and Skipf instead of
+// stopping the goroutine.
+type recorder struct {
+	testing.TB
+	fatal, skip string
+}
+
+func (r *recorder) Helper()                        {}
+func (r *recorder) Fatalf(format string, a ...any) { r.fatal = fmt.Sprintf(format, a...) }
+func (r *recorder) Skipf(format string, a ...any)  { r.skip = fmt.Sprintf(format, a...) }
+
+func TestRequireRunnableMissingTools(t *testing.T) {
+	if os.Geteuid() != 0 {
+		// Preflight stops at "not root" before looking at tools; the
+		// branch below is what a non-root run sees.
+		r := &recorder{}
+		t.Setenv("CI", "true")
+		RequireRunnable(r, Options{})
+		if !strings.Contains(r.fatal, "root") || r.skip != "" {
+			t.Errorf("non-root under CI=true: fatal %q skip %q, want a failure naming root", r.fatal, r.skip)
+		}
+		return
+	}
+	t.Setenv("PATH", "/nonexistent")
+	for _, tc := range []struct {
+		ci       string
+		wantFail bool
+	}{{"true", true}, {"", false}} {
+		t.Setenv("CI", tc.ci)
+		r := &recorder{}
+		RequireRunnable(r, Options{Router: BIRD, NoControlPlane: true})
+		msg := r.fatal + r.skip
+		if (r.fatal != "") != tc.wantFail || (r.skip != "") == tc.wantFail {
+			t.Errorf("CI=%q: fatal %q skip %q, want failure=%v", tc.ci, r.fatal, r.skip, tc.wantFail)
+		}
+		for _, tool := range []string{"arping (Debian package iputils-arping)", "bird (Debian package bird2)", "ndisc6", "ip (Debian package iproute2)"} {
+			if !strings.Contains(msg, tool) {
+				t.Errorf("CI=%q: message %q does not name %s", tc.ci, msg, tool)
+			}
+		}
+	}
+}

@@ -102,20 +102,22 @@ func (p *Proc) Pause() error { return p.Signal(syscall.SIGSTOP) }
 func (p *Proc) Resume() error { return p.Signal(syscall.SIGCONT) }
 
 // Terminate sends SIGTERM (after SIGCONT, in case it was paused), waits up
-// to grace, then sends SIGKILL. It returns once the process is reaped.
-func (p *Proc) Terminate(grace time.Duration) {
+// to grace, then sends SIGKILL. It returns once the process is reaped, and
+// reports whether SIGKILL was needed.
+func (p *Proc) Terminate(grace time.Duration) (killed bool) {
 	if p.Exited() {
-		return
+		return false
 	}
 	_ = syscall.Kill(p.PID(), syscall.SIGCONT)
 	_ = syscall.Kill(p.PID(), syscall.SIGTERM)
 	select {
 	case <-p.done:
-		return
+		return false
 	case <-time.After(grace):
 	}
 	_ = syscall.Kill(p.PID(), syscall.SIGKILL)
 	<-p.done
+	return true
 }
 
 // Wait waits for the process to exit or ctx to end.

@@ -28,6 +28,7 @@ func RequireRunnable(t testing.TB, o Options) {
 	}
 	if InCI() {
 		t.Fatalf("lab cannot run (CI=true, so this is a failure, not a skip): %v", err)
+		return
 	}
 	t.Skipf("lab cannot run here: %v (CI=true turns this into a failure)", err)
 }

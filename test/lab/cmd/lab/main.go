@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -158,7 +159,13 @@ type roleSet struct {
 	operator        bool
 	controller      bool
 	speakers        bool
+	// layer2 and bgp are the speaker modes that run.
+	layer2, bgp bool
 }
+
+// disableMode matches the speaker's advice when one of its modes is not
+// built: "… start the speaker with --enable-bgp=false".
+var disableMode = regexp.MustCompile(`start the speaker with (--enable-([a-z0-9-]+)=false)`)
 
 // startRoles starts the operator, applies the OpenELB resource, then the
 // controller (with the admission webhooks when the operator renders them)
@@ -201,8 +208,30 @@ func startRoles(ctx context.Context, l *lab.Lab) roleSet {
 		_, err = l.StartController(ctx, lab.RoleOptions{})
 	}
 	rs.controller = note("controller role", err)
-	err = l.StartSpeakers(ctx, lab.RoleOptions{})
+	// A speaker whose BGP (or layer2) mode is not built refuses to start
+	// with it enabled; run it with what is built and say what is missing.
+	var extra []string
+	rs.layer2, rs.bgp = true, true
+	for range 3 {
+		err = l.StartSpeakers(ctx, lab.RoleOptions{Args: extra})
+		m := disableMode.FindStringSubmatch(fmt.Sprint(err))
+		if err == nil || !lab.IsRoleNotBuilt(err) || m == nil {
+			break
+		}
+		fmt.Printf("==> speaker: %s mode MISSING (not built yet); starting the speakers with %s\n", m[2], m[1])
+		rs.missing = append(rs.missing, "speaker "+m[2]+" mode")
+		extra = append(extra, m[1])
+		switch m[2] {
+		case "bgp":
+			rs.bgp = false
+		case "layer2":
+			rs.layer2 = false
+		}
+	}
 	rs.speakers = note(fmt.Sprintf("speaker role (%d nodes)", len(l.Nodes)), err)
+	if !rs.speakers {
+		rs.layer2, rs.bgp = false, false
+	}
 	return rs
 }
 
@@ -381,8 +410,8 @@ func proof(ctx context.Context, l *lab.Lab, rs roleSet) []string {
 		return failed
 	}
 	if ip, ok := ips["web-layer2"]; ok {
-		if !rs.speakers {
-			fmt.Printf("==> no speakers: nobody answers ARP for %s yet\n", ip)
+		if !rs.layer2 {
+			fmt.Printf("==> no layer2 speakers: nobody answers ARP for %s yet\n", ip)
 		} else {
 			mac, err := l.ResolveMAC(ctx, ip, 30*time.Second)
 			out, _ := l.Client.Run(ctx, "arping", "-c", "1", "-w", "1", "-I", "eth0", ip.String())
@@ -391,11 +420,11 @@ func proof(ctx context.Context, l *lab.Lab, rs roleSet) []string {
 				failed = append(failed, "layer2: "+err.Error())
 			}
 		}
-		failed = append(failed, curl(ctx, l, ip, rs.speakers)...)
+		failed = append(failed, curl(ctx, l, ip, rs.layer2)...)
 	}
 	if ip, ok := ips["web-bgp"]; ok {
-		if !rs.speakers {
-			fmt.Printf("==> no speakers: the router has no route for %s yet\n", ip)
+		if !rs.bgp {
+			fmt.Printf("==> no BGP speakers: the router has no route for %s yet\n", ip)
 		} else {
 			prefix := netip.PrefixFrom(ip, 32)
 			err := lab.WaitFor(ctx, 30*time.Second, fmt.Sprintf("%d next hops for %s on the router", len(l.Nodes), prefix), func(context.Context) (bool, error) {
@@ -408,7 +437,7 @@ func proof(ctx context.Context, l *lab.Lab, rs roleSet) []string {
 				failed = append(failed, "bgp: "+err.Error())
 			}
 		}
-		failed = append(failed, curl(ctx, l, ip, rs.speakers)...)
+		failed = append(failed, curl(ctx, l, ip, rs.bgp)...)
 	}
 	return failed
 }
@@ -416,7 +445,7 @@ func proof(ctx context.Context, l *lab.Lab, rs roleSet) []string {
 func curl(ctx context.Context, l *lab.Lab, ip netip.Addr, speakers bool) []string {
 	addr := netip.AddrPortFrom(ip, 80)
 	if !speakers {
-		fmt.Printf("==> no speakers: skipping curl http://%s/\n", addr)
+		fmt.Printf("==> nobody announces %s: skipping curl http://%s/\n", ip, addr)
 		return nil
 	}
 	var node string
