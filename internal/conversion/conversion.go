@@ -1,6 +1,6 @@
 // Package conversion registers the CRD conversion webhook (/convert) that
 // converts Eip, BgpConf and BgpPeer between v1alpha1 and v1alpha2. The
-// controller role serves it.
+// operator role serves it (docs/design/0003).
 package conversion
 
 import (

@@ -75,7 +75,9 @@ type Images struct {
 	// Speaker image; the operator's image when empty.
 	// +optional
 	Speaker string `json:"speaker,omitempty"`
-	// Keepalived image for vip mode; the operator's default when empty.
+	// Keepalived is reserved and has no effect: keepalived runs as a child
+	// process of the speaker, from the speaker image (which carries it).
+	// The operator reports a Warning Event when it is set.
 	// +optional
 	Keepalived string `json:"keepalived,omitempty"`
 	// PullPolicy of every operand image.
@@ -246,14 +248,25 @@ const (
 	ConditionProgressing = "Progressing"
 	ConditionDegraded    = "Degraded"
 	ConditionUpgradeable = "Upgradeable"
+	// ConditionLeftoversRemoved records that the operator removed objects
+	// of an earlier OpenELB install (OpenELB 0.5's keepalived DaemonSet and
+	// ConfigMap, or an upstream install on spec.migrateFromUpstream); the
+	// message lists them.
+	ConditionLeftoversRemoved = "LeftoversRemoved"
 )
+
+// Finalizer is the finalizer the operator puts on the OpenELB resource: it
+// removes every object the operator created, cluster-scoped ones included,
+// before the resource goes. Eips, BgpConfs and BgpPeers are never touched.
+const Finalizer = "operator.openelb.kubesphere.io/cleanup"
 
 // OpenELBStatus is the observed state of the installation.
 type OpenELBStatus struct {
 	// ObservedGeneration is the generation the status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// Conditions: Available, Progressing, Degraded.
+	// Conditions: Available, Progressing, Degraded, and LeftoversRemoved
+	// once the operator removed objects of an earlier install.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
