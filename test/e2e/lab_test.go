@@ -552,3 +552,102 @@ func TestLabReaper(t *testing.T) {
 		_ = os.RemoveAll(runDir)
 	}
 }
+
+// TestLabSetupFailure makes the control plane fail half-way through Up and
+// checks that Up tears down what it had made and says why.
+func TestLabSetupFailure(t *testing.T) {
+	lab.RequireRunnable(t, lab.Options{NoControlPlane: true, Router: lab.NoRouter})
+	bin := t.TempDir()
+	for _, b := range []string{"etcd", "kube-apiserver", "kubectl"} {
+		script := "#!/bin/sh\necho 'fake " + b + " fails on purpose' >&2\nexit 3\n"
+		if err := os.WriteFile(filepath.Join(bin, b), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("LAB_BIN_DIR", bin)
+	prefix := "olfail" + fmt.Sprint(os.Getpid()%100)
+	l, err := lab.Up(t.Context(), lab.Options{Nodes: 1, Router: lab.NoRouter, Prefix: prefix, Logf: t.Logf})
+	if err == nil {
+		_ = l.Down()
+		t.Fatal("Up succeeded with a control plane that cannot start")
+	}
+	if !strings.Contains(err.Error(), "fails on purpose") {
+		t.Errorf("Up error does not carry the failing process's log: %v", err)
+	}
+	if l == nil {
+		t.Fatal("Up returned no lab with its error (the caller needs it for the logs)")
+	}
+	if left := l.Leftovers(); len(left) != 0 {
+		t.Errorf("left behind after a failed Up: %v", left)
+	}
+	assertGone(t, prefix, pidsOf(l.Procs()))
+	_ = l.RemoveRunDir()
+}
+
+// TestLabCLIInterrupt runs `lab up`, interrupts it like Ctrl-C and checks
+// that it tears the lab down and exits 0.
+func TestLabCLIInterrupt(t *testing.T) {
+	lab.RequireRunnable(t, lab.Options{NoControlPlane: true})
+	root, err := lab.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli := filepath.Join(t.TempDir(), "lab")
+	build := exec.CommandContext(t.Context(), "go", "build", "-o", cli, "./test/lab/cmd/lab")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the lab CLI: %v\n%s", err, out)
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		cmd := exec.Command(cli, "up", "-nodes", "1", "-no-control-plane")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "LAB_ONESHOT=")
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		up := make(chan string, 1)
+		go func() {
+			sc := bufio.NewScanner(stdout)
+			prefix := ""
+			for sc.Scan() {
+				if f := strings.Fields(sc.Text()); len(f) > 2 && f[0] == "==>" && f[1] == "lab" && prefix == "" {
+					prefix = f[2]
+				}
+				if strings.Contains(sc.Text(), "stays up until Ctrl-C") {
+					up <- prefix
+				}
+			}
+			close(up)
+		}()
+		var prefix string
+		select {
+		case prefix = <-up:
+		case <-time.After(60 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Fatal("lab up did not come up in 60 s")
+		}
+		if prefix == "" {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatal("lab up ended without coming up")
+		}
+		_ = cmd.Process.Signal(sig)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("lab up after %v: %v", sig, err)
+			}
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Fatalf("lab up did not exit within 20 s of %v", sig)
+		}
+		assertGone(t, prefix, nil)
+		_ = os.RemoveAll(filepath.Join(root, "test", "lab", "run", prefix))
+	}
+}
