@@ -116,6 +116,7 @@ type peer struct {
 	echoDig   uint64 // our facts digest the peer holds
 	factsSent time.Time
 	acked     bool
+	seesMe    time.Time // since when the peer says it counts us alive (zero: it does not)
 }
 
 // New opens the UDP socket.
@@ -235,18 +236,24 @@ func (l *Liveness) Alive() map[string][]byte {
 	return out
 }
 
-// Synced reports whether this speaker holds the current facts of every live
-// peer and every live peer holds this speaker's current facts: only then do
-// all of them evaluate eligibility from the same facts. It is false during
-// the join period after the start.
+// Synced reports whether this speaker and its live peers see the same
+// world: it holds the current facts of every live peer, and every live peer
+// holds this speaker's current facts and has counted it alive for at least
+// an interval (time enough to act on it). Only then do all of them evaluate
+// eligibility alike. It is false during the join period after the start.
 func (l *Liveness) Synced() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.cfg.Now().Sub(l.started) < l.cfg.JoinPeriod {
 		return false
 	}
+	now := l.cfg.Now()
 	for _, p := range l.peers {
-		if p.alive && (p.heldDig != p.digest || p.echoDig != l.factsDigest || p.echoInc != l.inc) {
+		if !p.alive {
+			continue
+		}
+		if p.heldDig != p.digest || p.echoDig != l.factsDigest || p.echoInc != l.inc ||
+			p.seesMe.IsZero() || now.Sub(p.seesMe) < l.cfg.Interval {
 			return false
 		}
 	}
@@ -286,7 +293,7 @@ func (l *Liveness) expire() {
 	changed := false
 	for name, p := range l.peers {
 		if p.alive && now.Sub(p.lastHeard) > l.cfg.DeadAfter {
-			p.alive = false
+			p.alive, p.seesMe = false, time.Time{}
 			changed = true
 			l.log.Info("Speaker peer dead", "peer", name, "silentFor", now.Sub(p.lastHeard).String())
 		}
@@ -330,7 +337,7 @@ func (l *Liveness) sendBeats() {
 	}
 	out := make([]outgoing, 0, len(l.peers))
 	for name, p := range l.peers {
-		b := beat{factsDigest: l.factsDigest, echoInc: p.inc}
+		b := beat{factsDigest: l.factsDigest, echoInc: p.inc, seesYou: p.alive}
 		if p.heldDig != 0 {
 			b.echoDigest = p.heldDig
 		}
@@ -407,6 +414,13 @@ func (l *Liveness) handle(b []byte, from netip.AddrPort) {
 			}
 			p.alive, p.lastHeard = true, now
 			p.digest, p.echoInc, p.echoDig = bt.factsDigest, bt.echoInc, bt.echoDigest
+			switch {
+			case !bt.seesYou:
+				p.seesMe = time.Time{}
+			case p.seesMe.IsZero():
+				p.seesMe = now
+				changed = true
+			}
 			if changed {
 				l.cfg.Observer.Alive(l.countAlive())
 				l.notify()
@@ -427,6 +441,7 @@ func (l *Liveness) handle(b []byte, from netip.AddrPort) {
 		case typeLeave:
 			kind = "leave"
 			p.leftInc = m.incarnation
+			p.seesMe = time.Time{}
 			if p.alive {
 				p.alive = false
 				l.log.Info("Speaker peer left", "peer", m.sender)
@@ -484,6 +499,7 @@ func (l *Liveness) accept(m *message) (*peer, string) {
 	if m.incarnation != p.inc {
 		// A restarted peer: what we held of it is void.
 		p.inc, p.facts, p.heldDig, p.digest, p.echoInc, p.echoDig = m.incarnation, nil, 0, 0, 0, 0
+		p.seesMe = time.Time{}
 	}
 	return p, ""
 }

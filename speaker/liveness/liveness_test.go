@@ -249,3 +249,22 @@ func TestWireRoundTrip(t *testing.T) {
 		t.Fatal("oversized message encoded")
 	}
 }
+
+// TestNotSyncedUntilPeersSeeUs: with one-way connectivity (b hears a, a
+// never hears b) b must not consider itself in sync: a does not count it
+// alive, so a may still announce what b would claim.
+func TestNotSyncedUntilPeersSeeUs(t *testing.T) {
+	a := start(t, "a", testKey, 200*time.Millisecond)
+	b := start(t, "b", testKey, 200*time.Millisecond)
+	a.l.SetFacts([]byte("a"))
+	b.l.SetFacts([]byte("b"))
+	a.l.SetPeers(map[string]netip.AddrPort{"b": b.l.LocalAddr()})
+	b.l.SetPeers(map[string]netip.AddrPort{"a": netip.MustParseAddrPort("127.0.0.1:9")}) // b's beats go nowhere
+	eventually(t, "b hears a", func() bool { _, ok := b.l.Alive()["a"]; return ok })
+	time.Sleep(100 * time.Millisecond) // past b's join period (5 × 20 ms)
+	if b.l.Synced() {
+		t.Fatal("b counts itself in sync although a never heard it")
+	}
+	b.l.SetPeers(map[string]netip.AddrPort{"a": a.l.LocalAddr()})
+	eventually(t, "b in sync once a hears it", b.l.Synced)
+}

@@ -42,6 +42,7 @@ type beat struct {
 	factsDigest uint64 // digest of the sender's facts
 	echoInc     uint64 // recipient's incarnation as the sender last heard it (0: never)
 	echoDigest  uint64 // digest of the recipient's facts held by the sender (0: none)
+	seesYou     bool   // the sender counts the recipient alive
 }
 
 var (
@@ -119,10 +120,15 @@ func unmarshal(b, key []byte) (*message, error) {
 }
 
 func (b beat) marshal() []byte {
-	out := make([]byte, 0, 24)
+	out := make([]byte, 0, 25)
 	out = binary.BigEndian.AppendUint64(out, b.factsDigest)
 	out = binary.BigEndian.AppendUint64(out, b.echoInc)
-	return binary.BigEndian.AppendUint64(out, b.echoDigest)
+	out = binary.BigEndian.AppendUint64(out, b.echoDigest)
+	var flags byte
+	if b.seesYou {
+		flags |= 1
+	}
+	return append(out, flags)
 }
 
 func parseBeat(p []byte) (beat, error) {
@@ -133,6 +139,7 @@ func parseBeat(p []byte) (beat, error) {
 		factsDigest: binary.BigEndian.Uint64(p),
 		echoInc:     binary.BigEndian.Uint64(p[8:]),
 		echoDigest:  binary.BigEndian.Uint64(p[16:]),
+		seesYou:     len(p) > 24 && p[24]&1 != 0,
 	}, nil
 }
 
