@@ -9,7 +9,9 @@
 // -roles (up/run: start operator, controller and speakers). A lab lives as
 // long as this process: Ctrl-C, SIGTERM or the end of CMD tears it down
 // (every process by pid, every namespace). LAB_ONESHOT=1 makes demo and up
-// tear down at once instead of waiting for Ctrl-C.
+// tear down at once instead of waiting for Ctrl-C. The run directory
+// (test/lab/run/<prefix>: logs, configs, kubeconfigs) is removed after a
+// clean run and kept after a failure or with LAB_KEEP=1.
 package main
 
 import (
@@ -113,11 +115,19 @@ func start(ctx context.Context, o lab.Options) (*lab.Lab, error) {
 	return l, nil
 }
 
-// finish tears the lab down and says what is left.
+// finish tears the lab down. It keeps the run directory (logs) after a
+// failure or with LAB_KEEP=1 and removes it otherwise.
 func finish(l *lab.Lab, failed bool) error {
 	t0 := time.Now()
 	err := l.Down()
-	fmt.Printf("==> lab %s down in %v; logs kept in %s\n", l.Prefix, time.Since(t0).Round(time.Millisecond), l.RunDir)
+	keep := failed || err != nil || os.Getenv("LAB_KEEP") == "1"
+	where := "run dir removed (LAB_KEEP=1 keeps it)"
+	if keep {
+		where = "logs kept in " + l.RunDir
+	} else if rerr := l.RemoveRunDir(); rerr != nil {
+		where = "cannot remove " + l.RunDir + ": " + rerr.Error()
+	}
+	fmt.Printf("==> lab %s down in %v; %s\n", l.Prefix, time.Since(t0).Round(time.Millisecond), where)
 	if failed {
 		fmt.Fprintf(os.Stderr, "(failure: see the process logs above and in %s)\n", l.RunDir)
 	}
