@@ -196,7 +196,8 @@ func run(ctx context.Context, o Options) error {
 		Cache: cache.Options{
 			DefaultTransform: speaker.Transform,
 			ByObject: map[client.Object]cache.ByObject{
-				&corev1.Secret{}: {Namespaces: map[string]cache.Config{o.Namespace: {}}},
+				&corev1.Secret{}:    {Namespaces: map[string]cache.Config{o.Namespace: {}}},
+				&corev1.ConfigMap{}: {Namespaces: map[string]cache.Config{o.Namespace: {}}},
 			},
 		},
 		GracefulShutdownTimeout: ptr(8 * time.Second),
