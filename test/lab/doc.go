@@ -21,8 +21,9 @@
 // # Control plane
 //
 // etcd and kube-apiserver from bin/ run in P-k8s (token auth, AlwaysAllow);
-// the CRDs of config/crd/bases are installed (no conversion webhook:
-// v1alpha2 objects only), namespace openelb-system exists, and one Node per
+// the CRDs of config/crd/bases are installed as they are (no conversion
+// webhook until a started operator sets up its own; StartOperator points
+// Service openelb-operator-webhook at it), namespace openelb-system exists, and one Node per
 // node namespace is registered with its InternalIPs and Ready=True. No
 // kube-controller-manager or kubelet runs: conditions stay as the lab sets
 // them (SetNodeReady, PatchNodeLabels, PatchNodeAnnotations), and tests
@@ -43,9 +44,13 @@
 // bin/openelb (rebuilt with `make build` once per test process unless
 // LAB_NO_BUILD=1 or LAB_OPENELB=path) with the flags of
 // docs/design/0003 and wait for /healthz; a role that exits with "not
-// built yet" yields ErrRoleNotBuilt. StartTestSpeaker runs a gobgp-based
+// built yet" yields ErrRoleNotBuilt. The controller runs with
+// --webhook-port=0; StartControllerWithWebhooks serves the admission
+// webhooks with the operator's certificate instead (on :9444; the
+// operator's conversion webhook has :9443) and points the webhook Services
+// at them. StartTestSpeaker runs a gobgp-based
 // stand-in speaker (test/lab/cmd/testspeaker). Every process runs in the
-// foreground as a child of the harness (Proc: PID, Pause/Resume/Kill/
+// foreground as a child of the harness (Proc: PID, Pause, Resume, Kill,
 // Terminate, log in the run dir, Tail).
 //
 // # Helpers
@@ -66,7 +71,10 @@
 // every namespace and reports Leftovers; New registers it with t.Cleanup
 // and fails the test if anything is left. A reaper shell outside the lab
 // deletes the namespaces (killing what runs in them) if the harness dies
-// without Down (test timeout, SIGKILL).
+// without Down (test timeout, SIGKILL); DeleteLeftovers (`lab down
+// PREFIX`) is the manual last resort. Up cleans up after itself when it
+// fails. A lab that cannot run (not root, tools missing: Preflight) fails
+// a test under CI=true and skips it otherwise (RequireRunnable).
 //
 // # Example
 //
