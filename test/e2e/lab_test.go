@@ -651,3 +651,21 @@ func TestLabCLIInterrupt(t *testing.T) {
 		_ = os.RemoveAll(filepath.Join(root, "test", "lab", "run", prefix))
 	}
 }
+
+// TestLabBFDRouter starts the router with bfdd and checks that FRR took the
+// BFD profile and the peer-group settings.
+func TestLabBFDRouter(t *testing.T) {
+	l := lab.New(t, lab.Options{Nodes: 1, BFD: true, NoControlPlane: true})
+	out, err := l.Vtysh(t.Context(), "show running-config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"profile fast", "transmit-interval 100", "neighbor NODES bfd profile fast"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("running config lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := l.Vtysh(t.Context(), "show bfd peers"); err != nil {
+		t.Error(err)
+	}
+}
