@@ -45,7 +45,7 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code (zz_generated.deepcopy.go)
 manifests: $(CONTROLLER_GEN) ## Generate CRDs, the operator's RBAC and the webhook manifests.
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=openelb-operator paths=./controllers/operator/... output:rbac:artifacts:config=config/rbac
-	$(CONTROLLER_GEN) webhook paths=./controllers/... output:webhook:artifacts:config=config/webhook
+	$(CONTROLLER_GEN) webhook paths=./controllers/... paths=./internal/webhooks/... output:webhook:artifacts:config=config/webhook
 
 .PHONY: fmt
 fmt: ## Run gofmt.
@@ -98,6 +98,10 @@ test-e2e: controlplane ## Run the network-namespace lab scenarios (root; under C
 .PHONY: bench-lab
 bench-lab: controlplane ## Measure lab setup + teardown (root; see docs/performance.md).
 	$(GO) test -tags e2e -run '^$$' -bench LabUpDown -benchtime 5x ./test/e2e/
+
+.PHONY: bench-operator
+bench-operator: build controlplane ## Measure the operator: spec change -> DaemonSet and deleted DaemonSet -> recreated (50 runs each), peak RSS (see docs/performance.md).
+	OPENELB_BIN=$(BIN)/openelb $(GO) test -run '^$$' -bench Operator -benchtime 1x -count 1 -timeout 15m ./test/operator/bench/
 
 ##@ Run
 

@@ -170,16 +170,30 @@ func (c *Core) Ready(ctx context.Context) error {
 		}
 	}
 	// Oldest first: on a conflicting claim the older Service keeps the
-	// address.
-	slices.SortFunc(svcs, func(a, b corev1.Service) int {
+	// address. creationTimestamp has a resolution of one second; within a
+	// second a Service that requested the address it shows comes first.
+	requested := make(map[*corev1.Service]bool, len(svcs))
+	for i := range svcs {
+		requested[&svcs[i]] = requestsShown(&svcs[i])
+	}
+	order := make([]*corev1.Service, len(svcs))
+	for i := range svcs {
+		order[i] = &svcs[i]
+	}
+	slices.SortStableFunc(order, func(a, b *corev1.Service) int {
 		if d := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); d != 0 {
 			return d
+		}
+		if requested[a] != requested[b] {
+			if requested[a] {
+				return -1
+			}
+			return 1
 		}
 		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
 	})
 	n := 0
-	for i := range svcs {
-		svc := &svcs[i]
+	for _, svc := range order {
 		addrs := kube.IngressAddrs(svc)
 		if len(addrs) == 0 || !(c.opts.Config.Ours(svc) || kube.HasMarkers(svc)) {
 			continue
@@ -326,4 +340,19 @@ func (c *Core) forget(k alloc.ServiceKey) {
 	delete(c.arrivals, k)
 	delete(c.lastMsg, k)
 	delete(c.notes, k)
+}
+
+// requestsShown reports whether a Service explicitly requests an address
+// it shows.
+func requestsShown(svc *corev1.Service) bool {
+	req, err := kube.RequestedAddrs(svc)
+	if err != nil {
+		return false
+	}
+	for _, a := range kube.IngressAddrs(svc) {
+		if slices.Contains(req, a) {
+			return true
+		}
+	}
+	return false
 }

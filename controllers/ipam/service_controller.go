@@ -197,6 +197,11 @@ func (r *ServiceReconciler) apply(ctx context.Context, svc *corev1.Service, p pl
 		return ctrl.Result{}, nil
 	}
 	before := kube.IngressAddrs(svc)
+	if len(before) == 0 {
+		// The apiserver clears the status of a Service that stops being a
+		// LoadBalancer: report what the allocator knew it had.
+		before = r.Core.Alloc.Held(key)
+	}
 	if patch := kube.Patch(svc, p.desired); patch != nil {
 		replaced := svc.ResourceVersion
 		target := svc.DeepCopy()
@@ -220,7 +225,7 @@ func (r *ServiceReconciler) apply(ctx context.Context, svc *corev1.Service, p pl
 		written[i] = a.Addr
 	}
 	r.Core.Alloc.Commit(key, written)
-	if len(written) > 0 && len(before) == 0 {
+	if len(written) > 0 && len(svc.Status.LoadBalancer.Ingress) == 0 {
 		r.Core.assigned(key)
 	}
 	if p.problem != nil {

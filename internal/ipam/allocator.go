@@ -382,7 +382,7 @@ func (a *Allocator) Assign(s Service) ([]Assigned, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	st := a.state(s)
-	if err := validate(&st.svc); err != nil {
+	if err := Validate(&st.svc); err != nil {
 		a.setPending(s.Key, true)
 		return wantedOf(st), err
 	}
@@ -444,7 +444,9 @@ func wantedOf(st *svcState) []Assigned {
 	return res
 }
 
-func validate(s *Service) error {
+// Validate checks a request on its own: families listed once, requested
+// addresses of wanted families.
+func Validate(s *Service) error {
 	for i, f := range s.Families {
 		for _, g := range s.Families[:i] {
 			if g.Family == f.Family {
@@ -729,6 +731,30 @@ func (a *Allocator) Pending() []ServiceKey {
 		out = append(out, k)
 	}
 	return out
+}
+
+// Held returns the addresses recorded as written to the Service.
+func (a *Allocator) Held(key ServiceKey) []netip.Addr {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st := a.svcs[key]
+	if st == nil {
+		return nil
+	}
+	var out []netip.Addr
+	for _, b := range st.binds {
+		if b.held {
+			out = append(out, b.addr)
+		}
+	}
+	return out
+}
+
+// Known reports whether the allocator tracks the Service.
+func (a *Allocator) Known(key ServiceKey) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.svcs[key] != nil
 }
 
 // Holders returns the Services holding or wanting addr.

@@ -81,9 +81,9 @@ func (a *Allocator) entry(addr netip.Addr) UsedEntry {
 }
 
 // InUseOutside returns the addresses of a pool in use outside the range r
-// (for a proposed range change), with their holders, at most max entries,
+// (for a proposed range change), with their holders, at most limit entries,
 // and their total count.
-func (a *Allocator) InUseOutside(name string, r Range, max int) ([]UsedEntry, int) {
+func (a *Allocator) InUseOutside(name string, r Range, limit int) ([]UsedEntry, int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	p := a.pools[name]
@@ -95,7 +95,7 @@ func (a *Allocator) InUseOutside(name string, r Range, max int) ([]UsedEntry, in
 	p.held.Ascend(func(addr netip.Addr) bool {
 		if !r.Contains(addr) {
 			n++
-			if len(out) < max {
+			if len(out) < limit {
 				out = append(out, a.entry(addr))
 			}
 		}
@@ -106,7 +106,7 @@ func (a *Allocator) InUseOutside(name string, r Range, max int) ([]UsedEntry, in
 
 // Services returns the Services holding addresses of a pool, sorted, at
 // most max, and their total count.
-func (a *Allocator) Services(name string, max int) ([]ServiceKey, int) {
+func (a *Allocator) Services(name string, limit int) ([]ServiceKey, int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	p := a.pools[name]
@@ -126,8 +126,8 @@ func (a *Allocator) Services(name string, max int) ([]ServiceKey, int) {
 	}
 	slices.SortFunc(keys, func(x, y ServiceKey) int { return strings.Compare(x.String(), y.String()) })
 	n := len(keys)
-	if len(keys) > max {
-		keys = keys[:max]
+	if len(keys) > limit {
+		keys = keys[:limit]
 	}
 	return keys, n
 }

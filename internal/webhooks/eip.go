@@ -113,7 +113,10 @@ func (v *EipValidator) ValidateUpdate(ctx context.Context, oldObj, newObj runtim
 }
 
 // ValidateDelete implements admission.CustomValidator: an Eip in use is not
-// deleted (OpenELB 0.6 allowed it and renumbered the Services).
+// deleted (OpenELB 0.6 allowed it and renumbered the Services). An admitted
+// delete drops the Eip's record entry at once: the record only guards
+// creates in flight, existing Eips are checked directly, so if the delete
+// fails after all, the Eip still counts.
 func (v *EipValidator) ValidateDelete(ctx context.Context, obj runtime.Object) (admission.Warnings, error) {
 	e := obj.(*networkv1alpha2.Eip)
 	users, err := v.inUse(ctx, e.Name, func(netip.Addr) bool { return true })
@@ -122,6 +125,11 @@ func (v *EipValidator) ValidateDelete(ctx context.Context, obj runtime.Object) (
 	}
 	if len(users) > 0 {
 		return nil, fmt.Errorf("eip %s is in use by %s: delete those Services or move them to another Eip first", e.Name, strings.Join(users, ", "))
+	}
+	if !dryRun(ctx) {
+		if err := v.Record.Remove(ctx, e.Name, e.UID); err != nil {
+			return nil, fmt.Errorf("cannot update the Eip record: %w", err)
+		}
 	}
 	return nil, nil
 }

@@ -70,13 +70,46 @@ type instanceOpts struct {
 	cfg         *rest.Config // nil: a fresh one
 }
 
-// startController starts an IPAM controller and stops it when the test ends
-// (after the test's own clean-ups, which need it).
-func startController(t *testing.T, o instanceOpts) *instance {
+// fixture owns the controllers of one test and stops them all after the
+// test's own clean-ups (which need a running controller to release
+// finalizers).
+type fixture struct {
+	mu        sync.Mutex
+	instances []*instance
+}
+
+var fixtures sync.Map // *testing.T → *fixture
+
+func controllers(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{}
+	if old, loaded := fixtures.LoadOrStore(t, f); loaded {
+		return old.(*fixture)
+	}
+	t.Cleanup(func() {
+		fixtures.Delete(t)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for _, in := range f.instances {
+			in.stop()
+		}
+	})
+	return f
+}
+
+func (f *fixture) start(t *testing.T, o instanceOpts) *instance {
 	t.Helper()
 	in := newInstance(t, o)
-	t.Cleanup(in.stop)
+	f.mu.Lock()
+	f.instances = append(f.instances, in)
+	f.mu.Unlock()
 	return in
+}
+
+// startController starts an IPAM controller for the test.
+func startController(t *testing.T, o instanceOpts) *instance {
+	t.Helper()
+	return controllers(t).start(t, o)
 }
 
 func newInstance(t *testing.T, o instanceOpts) *instance {
@@ -95,6 +128,8 @@ func newInstance(t *testing.T, o instanceOpts) *instance {
 	co.MetricsAddr, co.ProbeAddr = "0", "0"
 	mo := co.ManagerOptions()
 	mo.Scheme = env.Scheme
+	skip := true // several managers in one process
+	mo.Controller.SkipNameValidation = &skip
 	if o.leaderElect {
 		lease, renew, retry := 4*time.Second, 3*time.Second, 300*time.Millisecond
 		mo.LeaseDuration, mo.RenewDeadline, mo.RetryPeriod = &lease, &renew, &retry
@@ -479,3 +514,34 @@ type (
 	admissionVWC     = admissionregistrationv1.ValidatingWebhookConfiguration
 	admissionWebhook = admissionregistrationv1.ValidatingWebhook
 )
+
+func condTrue(e *networkv1alpha2.Eip, typ string) bool {
+	for _, c := range e.Status.Conditions {
+		if c.Type == typ {
+			return c.Status == metav1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func condOf(e *networkv1alpha2.Eip, typ string) metav1.Condition {
+	for _, c := range e.Status.Conditions {
+		if c.Type == typ {
+			return c
+		}
+	}
+	return metav1.Condition{}
+}
+
+// deleteNamespace deletes a namespace a test created by name.
+func deleteNamespace(t *testing.T, name string) {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if err := env.Client.Delete(ctx, ns); err != nil && !apierrors.IsNotFound(err) {
+		t.Errorf("delete namespace %s: %v", name, err)
+	}
+}
+
+func keyOf(name string) types.NamespacedName { return types.NamespacedName{Name: name} }
+
+func objectMeta(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Name: name} }

@@ -10,6 +10,7 @@ package ipam_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -21,7 +22,9 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/openelb/openelb-operator/internal/app/controller"
@@ -45,6 +48,14 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	// IPAM_TEST_LOG=1 shows the controllers' logs.
+	logOut := io.Discard
+	if os.Getenv("IPAM_TEST_LOG") != "" {
+		logOut = os.Stderr
+	}
+	log := zap.New(zap.WriteTo(logOut), zap.UseDevMode(true))
+	ctrl.SetLogger(log)
+	klog.SetLogger(log)
 	var err error
 	env, err = testenv.Start(testenv.Options{Webhooks: true})
 	if err != nil {
@@ -175,7 +186,7 @@ func webhookConfiguration(host string, port, port2 int, ca []byte) *admissionreg
 	none, noneOnDryRun := admissionregistrationv1.SideEffectClassNone, admissionregistrationv1.SideEffectClassNoneOnDryRun
 	equivalent := admissionregistrationv1.Equivalent
 	five := int32(5)
-	svcHook := func(name string, p int) admissionregistrationv1.ValidatingWebhook {
+	svcHook := func(name string, p int, extra ...admissionregistrationv1.MatchCondition) admissionregistrationv1.ValidatingWebhook {
 		return admissionregistrationv1.ValidatingWebhook{
 			Name:                    name,
 			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: url(p, webhooks.ServicePath), CABundle: ca},
@@ -184,7 +195,7 @@ func webhookConfiguration(host string, port, port2 int, ca []byte) *admissionreg
 			SideEffects:             &none,
 			TimeoutSeconds:          &five,
 			AdmissionReviewVersions: []string{"v1"},
-			MatchConditions:         []admissionregistrationv1.MatchCondition{{Name: "load-balancer", Expression: "object.spec.type == 'LoadBalancer'"}},
+			MatchConditions:         append([]admissionregistrationv1.MatchCondition{{Name: "load-balancer", Expression: "object.spec.type == 'LoadBalancer'"}}, extra...),
 		}
 	}
 	return &admissionregistrationv1.ValidatingWebhookConfiguration{
@@ -200,7 +211,10 @@ func webhookConfiguration(host string, port, port2 int, ca []byte) *admissionreg
 				AdmissionReviewVersions: []string{"v1"},
 			},
 			svcHook(webhooks.ServiceName, port),
-			svcHook("validate.isolated.service.openelb.kubesphere.io", port2),
+			// The second controller of the suite only handles its own class.
+			svcHook("validate.isolated.service.openelb.kubesphere.io", port2, admissionregistrationv1.MatchCondition{
+				Name: "isolated-class", Expression: "has(object.spec.loadBalancerClass) && object.spec.loadBalancerClass == '" + isolatedClass + "'",
+			}),
 		},
 	}
 }
