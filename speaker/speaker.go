@@ -99,8 +99,12 @@ func New(cfg Config, log logr.Logger) *Speaker {
 func (s *Speaker) SetupWithManager(ctx context.Context, mgr manager.Manager) error {
 	s.reader = mgr.GetCache()
 	h := toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { s.Poke() },
-		UpdateFunc: func(any, any) { s.Poke() },
+		AddFunc: func(any) { s.Poke() },
+		UpdateFunc: func(o, n any) {
+			if Relevant(o, n) {
+				s.Poke()
+			}
+		},
 		DeleteFunc: func(any) { s.Poke() },
 	}
 	for _, obj := range []client.Object{&corev1.Service{}, &corev1.Node{}, &discoveryv1.EndpointSlice{}, &networkv1alpha2.Eip{}} {

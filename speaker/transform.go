@@ -1,9 +1,13 @@
 package speaker
 
 import (
+	"maps"
+
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	networkv1alpha2 "github.com/openelb/openelb-operator/api/network/v1alpha2"
 )
@@ -101,4 +105,32 @@ func Transform(obj any) (any, error) {
 		o.SetManagedFields(nil)
 	}
 	return obj, nil
+}
+
+// Relevant reports whether an update of a cached (transformed) object can
+// change a decision: the cache already dropped what the speaker never reads
+// (a Node's heartbeat times, a Service's ports), so an update is
+// irrelevant when the objects are equal apart from the resource version
+// and the announcer annotation, which the speakers write themselves.
+// Skipping those keeps a burst of announcer writes from recomputing
+// everything once per Service; the periodic resync still observes them.
+func Relevant(oldObj, newObj any) bool {
+	o, ok1 := oldObj.(client.Object)
+	n, ok2 := newObj.(client.Object)
+	if !ok1 || !ok2 {
+		return true
+	}
+	oc, nc := o.DeepCopyObject().(client.Object), n.DeepCopyObject().(client.Object)
+	for _, c := range []client.Object{oc, nc} {
+		c.SetResourceVersion("")
+		c.SetManagedFields(nil)
+		if a := c.GetAnnotations(); a != nil {
+			if _, ok := a[networkv1alpha2.AnnotationAnnouncer]; ok {
+				a = maps.Clone(a)
+				delete(a, networkv1alpha2.AnnotationAnnouncer)
+				c.SetAnnotations(a)
+			}
+		}
+	}
+	return !equality.Semantic.DeepEqual(oc, nc)
 }

@@ -58,3 +58,41 @@ func TestTransformsKeepDecision(t *testing.T) {
 		t.Errorf("managedFields kept on other objects")
 	}
 }
+
+func TestRelevant(t *testing.T) {
+	base := TrimService(service("default", "s", []string{"203.0.113.20"}))
+	base.ResourceVersion = "1"
+	mod := func(f func(s *corev1.Service)) *corev1.Service {
+		c := base.DeepCopy()
+		c.ResourceVersion = "2"
+		f(c)
+		return c
+	}
+	tests := []struct {
+		name string
+		new  *corev1.Service
+		want bool
+	}{
+		{"resource version only", mod(func(*corev1.Service) {}), false},
+		{"announcer annotation written by a speaker", mod(func(s *corev1.Service) {
+			s.Annotations = map[string]string{networkv1alpha2.AnnotationAnnouncer: "node1"}
+		}), false},
+		{"another annotation", mod(func(s *corev1.Service) { s.Annotations = map[string]string{"x": "y"} }), true},
+		{"address changed", mod(func(s *corev1.Service) { s.Status.LoadBalancer.Ingress[0].IP = "203.0.113.21" }), true},
+		{"traffic policy changed", mod(local), true},
+	}
+	for _, tt := range tests {
+		if got := Relevant(base, tt.new); got != tt.want {
+			t.Errorf("%s: Relevant = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	n := TrimNode(node("node1", "198.51.100.11"))
+	n2 := node("node1", "198.51.100.11")
+	n2.Status.Conditions[0].LastHeartbeatTime = metav1.Now()
+	if Relevant(n, TrimNode(n2)) {
+		t.Error("a Node heartbeat is relevant")
+	}
+	if !Relevant(n, TrimNode(node("node1", "198.51.100.11", notReady))) {
+		t.Error("a Node going NotReady is not relevant")
+	}
+}

@@ -44,7 +44,7 @@ const (
 // --enable-bgp=true is overridden.
 var speakerArgs = lab.RoleOptions{Args: []string{"--enable-bgp=false"}}
 
-func seedManifests(t *testing.T) (eip, svc string) {
+func seedManifests(t testing.TB) (eip, svc string) {
 	t.Helper()
 	root, err := lab.RepoRoot()
 	if err != nil {
@@ -86,7 +86,9 @@ func nodeOfMAC(l *lab.Lab, mac net.HardwareAddr) string {
 func macOf(l *lab.Lab, node string) net.HardwareAddr { return l.Node(node).MAC }
 
 // expectedAnnouncers ranks the eligible nodes for ip.
-func expectedAnnouncer(ip netip.Addr, eligible []string) string { return election.Rank(ip.String(), eligible)[0] }
+func expectedAnnouncer(ip netip.Addr, eligible []string) string {
+	return election.Rank(ip.String(), eligible)[0]
+}
 
 // lbService is a layer2 LoadBalancer Service of ours on port 80.
 func lbService(name, eip string, mods ...func(*corev1.Service)) *corev1.Service {
@@ -104,7 +106,7 @@ func lbService(name, eip string, mods ...func(*corev1.Service)) *corev1.Service 
 	return s
 }
 
-func createServices(ctx context.Context, t *testing.T, l *lab.Lab, svcs ...*corev1.Service) map[string]netip.Addr {
+func createServices(ctx context.Context, t testing.TB, l *lab.Lab, svcs ...*corev1.Service) map[string]netip.Addr {
 	t.Helper()
 	for _, s := range svcs {
 		if err := l.Kube.Create(ctx, s); err != nil {
@@ -119,7 +121,7 @@ func createServices(ctx context.Context, t *testing.T, l *lab.Lab, svcs ...*core
 }
 
 // waitIngress waits until the controller gave the Service an address.
-func waitIngress(ctx context.Context, t *testing.T, l *lab.Lab, name string) netip.Addr {
+func waitIngress(ctx context.Context, t testing.TB, l *lab.Lab, name string) netip.Addr {
 	t.Helper()
 	var ip netip.Addr
 	err := lab.WaitFor(ctx, 30*time.Second, "an address for "+name, func(ctx context.Context) (bool, error) {
@@ -142,7 +144,7 @@ func waitIngress(ctx context.Context, t *testing.T, l *lab.Lab, name string) net
 }
 
 // waitAnnouncer waits until the Service's announcer annotation is want.
-func waitAnnouncer(ctx context.Context, t *testing.T, l *lab.Lab, svc, want string) {
+func waitAnnouncer(ctx context.Context, t testing.TB, l *lab.Lab, svc, want string) {
 	t.Helper()
 	err := lab.WaitFor(ctx, 20*time.Second, fmt.Sprintf("announcer annotation of %s = %s", svc, want), func(ctx context.Context) (bool, error) {
 		var s corev1.Service
@@ -159,7 +161,7 @@ func waitAnnouncer(ctx context.Context, t *testing.T, l *lab.Lab, svc, want stri
 
 // waitAnswered waits until a request the prober sent after the call is
 // answered by want's MAC alone.
-func waitAnswered(ctx context.Context, t *testing.T, p *prober, ip netip.Addr, want net.HardwareAddr) {
+func waitAnswered(ctx context.Context, t testing.TB, p *prober, ip netip.Addr, want net.HardwareAddr) {
 	t.Helper()
 	since := time.Now()
 	err := lab.WaitFor(ctx, 20*time.Second, fmt.Sprintf("%s answered by %s", ip, want), func(context.Context) (bool, error) {
@@ -173,7 +175,7 @@ func waitAnswered(ctx context.Context, t *testing.T, p *prober, ip netip.Addr, w
 
 // waitAllAnswered waits until requests the prober sent after the call are
 // answered, for each address, by the wanted MAC alone.
-func waitAllAnswered(ctx context.Context, t *testing.T, p *prober, want map[netip.Addr]net.HardwareAddr) {
+func waitAllAnswered(ctx context.Context, t testing.TB, p *prober, want map[netip.Addr]net.HardwareAddr) {
 	t.Helper()
 	since := time.Now()
 	err := lab.WaitFor(ctx, 20*time.Second, "every address answered by its announcer", func(context.Context) (bool, error) {
@@ -190,7 +192,7 @@ func waitAllAnswered(ctx context.Context, t *testing.T, p *prober, want map[neti
 }
 
 // waitNeighbor waits until the client's neighbour entry for ip holds want.
-func waitNeighbor(ctx context.Context, t *testing.T, l *lab.Lab, ip netip.Addr, want net.HardwareAddr) {
+func waitNeighbor(ctx context.Context, t testing.TB, l *lab.Lab, ip netip.Addr, want net.HardwareAddr) {
 	t.Helper()
 	err := lab.Poll(ctx, 20*time.Second, 10*time.Millisecond, fmt.Sprintf("client neighbour %s = %s", ip, want), func(ctx context.Context) (bool, error) {
 		got, err := l.ClientNeighbor(ip)
@@ -203,7 +205,7 @@ func waitNeighbor(ctx context.Context, t *testing.T, l *lab.Lab, ip netip.Addr, 
 
 // ensureNeighbor makes the client resolve ip (a ping creates the entry) and
 // checks it holds want.
-func ensureNeighbor(ctx context.Context, t *testing.T, l *lab.Lab, ip netip.Addr, want net.HardwareAddr) {
+func ensureNeighbor(ctx context.Context, t testing.TB, l *lab.Lab, ip netip.Addr, want net.HardwareAddr) {
 	t.Helper()
 	err := lab.WaitFor(ctx, 10*time.Second, "client resolves "+ip.String(), func(ctx context.Context) (bool, error) {
 		if err := l.Ping(ctx, ip); err != nil {
@@ -251,7 +253,7 @@ type observation struct {
 
 const proberRounds = 50 // sender IPs 198.51.100.200-249
 
-func startProber(t *testing.T, l *lab.Lab, interval time.Duration) *prober {
+func startProber(t testing.TB, l *lab.Lab, interval time.Duration) *prober {
 	t.Helper()
 	var c *arp.Client
 	err := l.Client.Do(func() error {
