@@ -5,7 +5,7 @@
 //
 // Every Interval (100 ms) a speaker sends each peer (the other Nodes'
 // InternalIPs, port --liveness-port) a heartbeat; a peer not heard from for
-// DeadAfter (4 intervals) is dead. A speaker stopping on SIGTERM sends
+// DeadAfter (5 intervals) is dead. A speaker stopping on SIGTERM sends
 // "leave" and waits (bounded) for every live peer to acknowledge it, so its
 // successors take over at once instead of after DeadAfter.
 //
@@ -39,7 +39,7 @@ import (
 // Defaults.
 const (
 	DefaultInterval  = 100 * time.Millisecond
-	DefaultDeadAfter = 4 * DefaultInterval
+	DefaultDeadAfter = 5 * DefaultInterval
 	DefaultMaxSkew   = time.Minute
 	// DefaultLeaveTimeout bounds how long Leave waits for acknowledgements.
 	DefaultLeaveTimeout = time.Second
@@ -98,6 +98,8 @@ type Liveness struct {
 	factsDigest uint64
 	peers       map[string]*peer
 	leaving     bool
+	lastCheck   time.Time
+	skipped     bool
 	changes     chan struct{}
 	acks        chan struct{}
 }
@@ -131,7 +133,7 @@ func New(cfg Config, log logr.Logger) (*Liveness, error) {
 		cfg.Interval = DefaultInterval
 	}
 	if cfg.DeadAfter <= 0 {
-		cfg.DeadAfter = 4 * cfg.Interval
+		cfg.DeadAfter = 5 * cfg.Interval
 	}
 	if cfg.MaxSkew <= 0 {
 		cfg.MaxSkew = DefaultMaxSkew
@@ -290,6 +292,18 @@ func (l *Liveness) expire() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.cfg.Now()
+	// After this process itself stalled (CPU starvation, a long GC pause),
+	// the peers' heartbeats wait in the socket buffer: give the receiver a
+	// check period to drain them instead of declaring everyone dead.
+	// Only one check in a row is skipped, so that continuous starvation
+	// cannot hide deaths.
+	stalled := !l.lastCheck.IsZero() && now.Sub(l.lastCheck) > l.cfg.Interval/2
+	l.lastCheck = now
+	if stalled && !l.skipped {
+		l.skipped = true
+		return
+	}
+	l.skipped = false
 	changed := false
 	for name, p := range l.peers {
 		if p.alive && now.Sub(p.lastHeard) > l.cfg.DeadAfter {

@@ -268,3 +268,29 @@ func TestNotSyncedUntilPeersSeeUs(t *testing.T) {
 	b.l.SetPeers(map[string]netip.AddrPort{"a": a.l.LocalAddr()})
 	eventually(t, "b in sync once a hears it", b.l.Synced)
 }
+
+// TestStallDoesNotKillPeers: when this process was stalled, the first
+// check afterwards leaves the peers alone (their beats are still queued);
+// the next one applies the rule.
+func TestStallDoesNotKillPeers(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	l, err := New(Config{Self: "a", Key: testKey, Listen: "127.0.0.1:0", Now: func() time.Time { return now }}, testr.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.conn.Close()
+	l.SetPeers(map[string]netip.AddrPort{"b": netip.MustParseAddrPort("127.0.0.1:9")})
+	b, _ := (&message{typ: typeBeat, sender: "b", recipient: "a", incarnation: 1, timestamp: now.UnixNano(), payload: beat{}.marshal()}).marshal(testKey)
+	l.handle(b, netip.MustParseAddrPort("127.0.0.1:9"))
+	l.expire()
+	now = now.Add(time.Second) // the process was frozen for a second
+	l.expire()
+	if _, ok := l.Alive()["b"]; !ok {
+		t.Fatal("peer declared dead by the first check after our own stall")
+	}
+	now = now.Add(25 * time.Millisecond)
+	l.expire()
+	if _, ok := l.Alive()["b"]; ok {
+		t.Fatal("peer silent for a second still alive after the next check")
+	}
+}
