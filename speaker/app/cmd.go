@@ -153,6 +153,11 @@ func run(ctx context.Context, o Options) error {
 		return err
 	}
 	ctx = ctrl.LoggerInto(ctx, log)
+	if n, err := tuneMemory(); err != nil {
+		log.V(1).Info("Cannot trim the executable's resident pages", "error", err.Error())
+	} else {
+		log.V(4).Info("Trimmed the executable's resident pages", "bytes", n)
+	}
 	var key []byte
 	if o.NeedsLiveness() {
 		if key, err = o.LoadKey(); err != nil {
@@ -212,6 +217,7 @@ func run(ctx context.Context, o Options) error {
 	if err := core.SetupWithManager(ctx, mgr); err != nil {
 		return err
 	}
+	go trimWhenReady(ctx, func() error { return core.Readyz(nil) }, log)
 	log.Info("Starting speaker", "node", o.NodeName, "layer2", o.EnableLayer2, "bgp", o.EnableBGP, "vip", o.EnableVIP)
 	return mgr.Start(ctx)
 }
