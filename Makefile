@@ -99,6 +99,11 @@ test-e2e: controlplane ## Run the network-namespace lab scenarios (root; under C
 bench-lab: controlplane ## Measure lab setup + teardown (root; see docs/performance.md).
 	$(GO) test -tags e2e -run '^$$' -bench LabUpDown -benchtime 5x ./test/e2e/
 
+.PHONY: bench-bgp
+bench-bgp: build controlplane ## Measure BGP mode (root): 1,000 and 10,000 routes from one speaker into FRR, speaker RSS, SIGTERM/SIGKILL withdrawal x20 each (see docs/performance.md).
+	$(GO) test -tags e2e -run '^$$' -bench BGP -benchtime 1x -count 1 -timeout 40m -v ./test/e2e/ | grep -v 'lab: started'
+	$(GO) test -run '^$$' -bench Engine -benchtime 1x -count 1 ./speaker/bgp/
+
 .PHONY: bench-operator
 bench-operator: build controlplane ## Measure the operator: spec change -> DaemonSet and deleted DaemonSet -> recreated (50 runs each), peak RSS (see docs/performance.md).
 	OPENELB_BIN=$(BIN)/openelb $(GO) test -run '^$$' -bench Operator -benchtime 1x -count 1 -timeout 15m ./test/operator/bench/

@@ -56,14 +56,20 @@ type Engine struct {
 	onChange func()
 	cancel   context.CancelFunc
 
-	mu       sync.Mutex
-	global   *api.Global // running; nil when BGP is stopped
-	policy   *Policy     // running user policy; nil: none
-	peers    map[string]Peer
-	routes   map[netip.Prefix]Route
-	paths    map[netip.Prefix]installed
-	restarts int
-	stopped  bool
+	mu     sync.Mutex
+	global *api.Global // running; nil when BGP is stopped
+	policy *Policy     // running user policy; nil: none
+	peers  map[string]Peer
+	routes map[netip.Prefix]Route
+	// routesKnown is false until the first SetRoutes: neighbours are added
+	// only then, so that a restarted speaker never opens a session (and
+	// sends End-of-RIB, which makes a graceful-restart helper drop the
+	// routes it kept) before it knows its routes.
+	routesKnown bool
+	last        Config
+	paths       map[netip.Prefix]installed
+	restarts    int
+	stopped     bool
 
 	errMu   sync.Mutex
 	lastErr map[string]string // neighbour → why the session is not established
@@ -79,7 +85,6 @@ var importPolicy = &api.Policy{Name: ReservedPolicyPrefix + "accept-local", Stat
 
 type installed struct {
 	route Route
-	uuid  []byte
 }
 
 // NewEngine starts an embedded gobgp (without global configuration: it
@@ -291,8 +296,8 @@ func (e *Engine) changePolicyLocked(ctx context.Context, p *Policy) error {
 		}
 		for pfx := range lost {
 			if in, ok := e.paths[pfx]; ok {
-				if err := e.srv.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Uuid: in.uuid}); err != nil {
-					errs = append(errs, fmt.Errorf("withdraw %s: %w", pfx, err))
+				if err := e.deletePathLocked(ctx, in.route); err != nil {
+					errs = append(errs, err)
 					continue
 				}
 				delete(e.paths, pfx)
@@ -371,6 +376,10 @@ func (e *Engine) setPolicyLocked(ctx context.Context, p *Policy) error {
 }
 
 func (e *Engine) syncPeersLocked(ctx context.Context, c Config) error {
+	e.last = c
+	if !e.routesKnown {
+		return nil
+	}
 	var errs []error
 	names := map[string]bool{}
 	for name, r := range c.PeerResults {
@@ -445,22 +454,33 @@ func (e *Engine) SetRoutes(ctx context.Context, routes map[netip.Prefix]Route) e
 	}
 	e.routes = routes
 	if e.global == nil {
+		e.routesKnown = true
 		return nil
 	}
-	return e.syncPathsLocked(ctx)
+	err := e.syncPathsLocked(ctx)
+	if !e.routesKnown {
+		e.routesKnown = true
+		err = errors.Join(err, e.syncPeersLocked(ctx, e.last))
+	}
+	return err
 }
 
 func (e *Engine) syncPathsLocked(ctx context.Context) error {
 	var errs []error
+	if len(e.routes) == 0 && len(e.paths) > 0 {
+		// Everything goes: one call withdraws every local path.
+		if err := e.srv.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL}); err != nil {
+			return fmt.Errorf("withdraw every route: %w", err)
+		}
+		e.paths = map[netip.Prefix]installed{}
+		return nil
+	}
 	for p, in := range e.paths {
-		if r, ok := e.routes[p]; ok && r == in.route {
-			continue
-		}
 		if _, ok := e.routes[p]; ok {
-			continue // replaced below: a new path from us implicitly withdraws the old one
+			continue // kept, or replaced below: a new path from us implicitly withdraws the old one
 		}
-		if err := e.srv.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Uuid: in.uuid}); err != nil {
-			errs = append(errs, fmt.Errorf("withdraw %s: %w", p, err))
+		if err := e.deletePathLocked(ctx, in.route); err != nil {
+			errs = append(errs, err)
 			continue
 		}
 		delete(e.paths, p)
@@ -474,14 +494,26 @@ func (e *Engine) syncPathsLocked(ctx context.Context) error {
 			errs = append(errs, err)
 			continue
 		}
-		resp, err := e.srv.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: path})
-		if err != nil {
+		if _, err := e.srv.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: path}); err != nil {
 			errs = append(errs, fmt.Errorf("advertise %s: %w", p, err))
 			continue
 		}
-		e.paths[p] = installed{route: r, uuid: resp.GetUuid()}
+		e.paths[p] = installed{route: r}
 	}
 	return errors.Join(errs...)
+}
+
+// deletePathLocked withdraws one route, naming the path (gobgp's lookup by
+// UUID walks every path: O(routes) per call).
+func (e *Engine) deletePathLocked(ctx context.Context, r Route) error {
+	path, err := r.apiPath()
+	if err != nil {
+		return err
+	}
+	if err := e.srv.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: path.Family, Path: path}); err != nil {
+		return fmt.Errorf("withdraw %s: %w", r.Prefix, err)
+	}
+	return nil
 }
 
 // Advertised returns the routes in gobgp's RIB.

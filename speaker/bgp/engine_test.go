@@ -67,6 +67,14 @@ func TestEngineRejectsReceivedRoutes(t *testing.T) {
 	if err := e.Configure(ctx, config(global(speakerAS, "10.0.0.2"), r.peerTo("up", "127.0.0.2", 0))); err != nil {
 		t.Fatal(err)
 	}
+	// No neighbour before the routes are known (a restarted speaker must
+	// not open a session with an empty RIB).
+	if ss, err := e.Sessions(ctx, false); err != nil || len(ss) != 0 {
+		t.Fatalf("neighbours before the first SetRoutes: %v %v", ss, err)
+	}
+	if err := e.SetRoutes(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
 	eventually(t, 10*time.Second, "the router's route received and rejected", func() (bool, string) {
 		ss, err := e.Sessions(ctx, true)
 		if err != nil || len(ss) != 1 {
@@ -254,6 +262,7 @@ func TestEngineWrongPasswordReported(t *testing.T) {
 	e := newTestEngine(t)
 	bad := r.peerTo("bad", "127.0.0.2", 0)
 	bad.Spec.Conf.AuthPassword = "wrong"
+	_ = e.SetRoutes(ctx, nil)
 	if err := e.Configure(ctx, config(global(speakerAS, "10.0.0.2"), bad)); err != nil {
 		t.Fatal(err)
 	}
@@ -268,6 +277,7 @@ func TestEngineWrongPasswordReported(t *testing.T) {
 	good := r.peerTo("good", "127.0.0.4", 0)
 	good.Spec.Conf.AuthPassword = "right"
 	e2 := newTestEngine(t)
+	_ = e2.SetRoutes(ctx, nil)
 	if err := e2.Configure(ctx, config(global(speakerAS, "10.0.0.4"), good)); err != nil {
 		t.Fatal(err)
 	}

@@ -21,13 +21,13 @@ import (
 // top-of-rack router: it listens on 127.0.0.1 and ::1 and peers passively
 // with the neighbours it is told about.
 type testRouter struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *server.BgpServer
 	port int
 	asn  uint32
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -37,7 +37,7 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func newTestRouter(t *testing.T, asn uint32, routerID string) *testRouter {
+func newTestRouter(t testing.TB, asn uint32, routerID string) *testRouter {
 	t.Helper()
 	disableMPTCPListeners()
 	r := &testRouter{t: t, asn: asn, port: freePort(t)}
@@ -102,7 +102,7 @@ func (r *testRouter) rib(family *api.Family) map[string][]string {
 	return out
 }
 
-func nextHop(t *testing.T, p *api.Path) string {
+func nextHop(t testing.TB, p *api.Path) string {
 	for _, a := range p.Pattrs {
 		m, err := a.UnmarshalNew()
 		if err != nil {

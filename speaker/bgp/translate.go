@@ -444,6 +444,11 @@ func translatePeer(p *networkv1alpha2.BgpPeer, in Inputs) (*api.Peer, *Result) {
 	if r != nil {
 		return nil, r
 	}
+	if len(p.Spec.AfiSafis) == 0 && out.GracefulRestart.GetEnabled() {
+		// Graceful restart protects the families listed in the capability
+		// only: the default family is listed (else GR would protect nothing).
+		afiSafis[0].MpGracefulRestart = &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}}
+	}
 	out.AfiSafis = afiSafis
 	return out, nil
 }
