@@ -112,6 +112,9 @@ type Reconciler struct {
 // logged as an error.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	res, err := r.reconcile(ctx, req)
+	if err != nil && ctx.Err() != nil {
+		return ctrl.Result{}, nil // shutting down
+	}
 	if apierrors.IsConflict(err) {
 		logf.FromContext(ctx).V(4).Info("Retrying after a conflict", "error", err.Error())
 		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil

@@ -15,8 +15,10 @@ import (
 	"github.com/operator-framework/operator-lib/conditions"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
@@ -27,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
+	networkv1alpha2 "github.com/openelb/openelb-operator/api/network/v1alpha2"
 	operatorv1alpha1 "github.com/openelb/openelb-operator/api/operator/v1alpha1"
 	"github.com/openelb/openelb-operator/internal/certs"
 	"github.com/openelb/openelb-operator/internal/render"
@@ -70,27 +73,9 @@ func (r *Reconciler) checkUpstream(ctx context.Context, elb *operatorv1alpha1.Op
 		return nil
 	}
 	obs.Rechecked = true
-	var found []workloadRef
-	for _, name := range upstreamNames {
-		sel := client.MatchingFieldsSelector{Selector: fields.OneTermEqualSelector("metadata.name", name)}
-		deps := &appsv1.DeploymentList{}
-		if err := r.APIReader.List(ctx, deps, sel); err != nil {
-			return fmt.Errorf("look for upstream OpenELB Deployments: %w", err)
-		}
-		for i := range deps.Items {
-			if !isOurs(&deps.Items[i]) {
-				found = append(found, workloadRef{"Deployment", deps.Items[i].Namespace, name})
-			}
-		}
-		dss := &appsv1.DaemonSetList{}
-		if err := r.APIReader.List(ctx, dss, sel); err != nil {
-			return fmt.Errorf("look for upstream OpenELB DaemonSets: %w", err)
-		}
-		for i := range dss.Items {
-			if !isOurs(&dss.Items[i]) {
-				found = append(found, workloadRef{"DaemonSet", dss.Items[i].Namespace, name})
-			}
-		}
+	found, err := r.findUpstream(ctx)
+	if err != nil {
+		return err
 	}
 	r.mu.Lock()
 	r.upstreamFor, r.upstreamChecked, r.upstreamFound = elb.UID, r.now(), found
@@ -102,6 +87,35 @@ func (r *Reconciler) checkUpstream(ctx context.Context, elb *operatorv1alpha1.Op
 		r.eventOnce(elb, corev1.EventTypeWarning, ReasonUpstreamFound, upstreamMessage(obs.Upstream))
 	}
 	return nil
+}
+
+// findUpstream lists (uncached, every namespace) the upstream OpenELB
+// workloads: Deployments and DaemonSets with upstream's names that no
+// OpenELB resource controls.
+func (r *Reconciler) findUpstream(ctx context.Context) ([]workloadRef, error) {
+	var found []workloadRef
+	for _, name := range upstreamNames {
+		sel := client.MatchingFieldsSelector{Selector: fields.OneTermEqualSelector("metadata.name", name)}
+		deps := &appsv1.DeploymentList{}
+		if err := r.APIReader.List(ctx, deps, sel); err != nil {
+			return nil, fmt.Errorf("look for upstream OpenELB Deployments: %w", err)
+		}
+		for i := range deps.Items {
+			if !isOurs(&deps.Items[i]) {
+				found = append(found, workloadRef{"Deployment", deps.Items[i].Namespace, name})
+			}
+		}
+		dss := &appsv1.DaemonSetList{}
+		if err := r.APIReader.List(ctx, dss, sel); err != nil {
+			return nil, fmt.Errorf("look for upstream OpenELB DaemonSets: %w", err)
+		}
+		for i := range dss.Items {
+			if !isOurs(&dss.Items[i]) {
+				found = append(found, workloadRef{"DaemonSet", dss.Items[i].Namespace, name})
+			}
+		}
+	}
+	return found, nil
 }
 
 // eventOnce records an Event unless the Degraded condition already says
@@ -425,7 +439,7 @@ func (r *Reconciler) setUpgradeable(ctx context.Context, obs *observation) {
 	status, reason, msg := metav1.ConditionTrue, ReasonAsExpected, "no migration or rollout in progress"
 	ctrlSt, spkSt, ctrlDone, spkDone := componentCounts(obs)
 	switch {
-	case len(obs.Upstream) > 0 || len(obs.Removed) > 0:
+	case len(obs.Removed) > 0 || (len(obs.Upstream) > 0 && obs.Migrate):
 		status, reason, msg = metav1.ConditionFalse, ReasonUpgradeBlockedMigrate, "migrating from an upstream OpenELB install"
 	case obs.ApplyErr == nil && (!ctrlDone || !spkDone):
 		status, reason, msg = metav1.ConditionFalse, ReasonUpgradeBlockedRollout, countsMessage(obs, ctrlSt, spkSt)
@@ -453,6 +467,15 @@ func (r *Reconciler) finalize(ctx context.Context, elb *operatorv1alpha1.OpenELB
 	if !controllerutil.ContainsFinalizer(elb, operatorv1alpha1.Finalizer) {
 		return ctrl.Result{}, nil
 	}
+	// The cache may still show a resource whose finalizer a previous pass
+	// removed: never clean up twice (a new install may exist by now).
+	live := &operatorv1alpha1.OpenELB{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(elb), live); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if live.UID != elb.UID || !controllerutil.ContainsFinalizer(live, operatorv1alpha1.Finalizer) {
+		return ctrl.Result{}, nil
+	}
 	ns := r.Settings.Namespace
 	workloads := []render.Key{
 		{GroupVersionKind: appsv1.SchemeGroupVersion.WithKind("DaemonSet"), Namespace: ns, Name: render.SpeakerName},
@@ -466,9 +489,22 @@ func (r *Reconciler) finalize(ctx context.Context, elb *operatorv1alpha1.OpenELB
 		return ctrl.Result{}, fmt.Errorf("list speaker pods: %w", err)
 	}
 	if waited := r.now().Sub(elb.DeletionTimestamp.Time); len(pods.Items) > 0 && waited < speakerDrainTimeout {
+		st := elb.Status.DeepCopy()
+		st.ObservedGeneration = elb.Generation
+		setCondition(st, operatorv1alpha1.ConditionProgressing, metav1.ConditionTrue, ReasonDeleting,
+			fmt.Sprintf("uninstalling: waiting up to %s for %d speaker pods to stop before removing their permissions", speakerDrainTimeout, len(pods.Items)), elb.Generation)
+		if err := r.writeStatus(ctx, elb, *st); err != nil {
+			return ctrl.Result{}, err
+		}
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	}
 	if _, err := r.deleteOwned(ctx, render.Catalog(ns)); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.deleteControllerState(ctx); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.releaseFinalizers(ctx); err != nil {
 		return ctrl.Result{}, err
 	}
 	orig := elb.DeepCopy()
@@ -478,6 +514,74 @@ func (r *Reconciler) finalize(ctx context.Context, elb *operatorv1alpha1.OpenELB
 	}
 	logf.FromContext(ctx).Info("Removed the installation")
 	return ctrl.Result{}, nil
+}
+
+// deleteControllerState deletes what the controller created for itself in
+// the install namespace: its leader election Lease and the Eip webhook's
+// range record. Unless an upstream install runs (same Lease name).
+func (r *Reconciler) deleteControllerState(ctx context.Context) error {
+	upstream, err := r.findUpstream(ctx)
+	if err != nil || len(upstream) > 0 {
+		return err
+	}
+	ns := r.Settings.Namespace
+	for _, o := range []client.Object{
+		&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.ControllerLeaseName}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.ControllerRecordName}},
+	} {
+		if err := r.Delete(ctx, o); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("delete %T %s: %w", o, client.ObjectKeyFromObject(o), err)
+		}
+	}
+	return nil
+}
+
+// releaseFinalizers removes, on uninstall, the finalizers only the
+// controller and the speakers clear (Services, Eips, BgpConfs, BgpPeers):
+// with them gone, a finalizer would block deleting these objects forever.
+// Nothing else of the user's objects changes. When an upstream OpenELB runs
+// (its finalizers have the same names and it still clears them), nothing
+// is touched.
+func (r *Reconciler) releaseFinalizers(ctx context.Context) error {
+	upstream, err := r.findUpstream(ctx)
+	if err != nil || len(upstream) > 0 {
+		return err
+	}
+	lists := []struct {
+		list      client.ObjectList
+		finalizer string
+	}{
+		{&corev1.ServiceList{}, networkv1alpha2.FinalizerService},
+		{&networkv1alpha2.EipList{}, networkv1alpha2.FinalizerEip},
+		{&networkv1alpha2.BgpConfList{}, networkv1alpha2.FinalizerService},
+		{&networkv1alpha2.BgpPeerList{}, networkv1alpha2.FinalizerService},
+	}
+	log := logf.FromContext(ctx)
+	for _, l := range lists {
+		if err := r.APIReader.List(ctx, l.list); err != nil {
+			return fmt.Errorf("list %T: %w", l.list, err)
+		}
+		items, err := meta.ExtractList(l.list)
+		if err != nil {
+			return err
+		}
+		for _, item := range items {
+			obj, ok := item.(client.Object)
+			if !ok || !controllerutil.ContainsFinalizer(obj, l.finalizer) {
+				continue
+			}
+			orig, ok := obj.DeepCopyObject().(client.Object)
+			if !ok {
+				continue
+			}
+			controllerutil.RemoveFinalizer(obj, l.finalizer)
+			if err := r.Patch(ctx, obj, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}), client.FieldOwner(FieldOwner)); client.IgnoreNotFound(err) != nil {
+				return fmt.Errorf("release the finalizer of %T %s: %w", obj, client.ObjectKeyFromObject(obj), err)
+			}
+			log.V(1).Info("Released an OpenELB finalizer", "object", client.ObjectKeyFromObject(obj).String(), "finalizer", l.finalizer)
+		}
+	}
+	return nil
 }
 
 // speakerDrainTimeout bounds the wait for speaker pods on uninstall: their

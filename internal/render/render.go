@@ -42,14 +42,19 @@ const (
 
 // Object names (0003).
 const (
-	ControllerName           = "openelb-controller"
-	ControllerMetricsName    = "openelb-controller-metrics"
-	ControllerCertName       = "openelb-controller-cert"
-	SpeakerName              = "openelb-speaker"
-	SpeakerMetricsName       = "openelb-speaker-metrics"
-	SpeakerKeyName           = "openelb-speaker-key"
-	SpeakerKeyKey            = "key"
-	WebhookConfigName        = "openelb-admission"
+	ControllerName        = "openelb-controller"
+	ControllerMetricsName = "openelb-controller-metrics"
+	ControllerCertName    = "openelb-controller-cert"
+	SpeakerName           = "openelb-speaker"
+	SpeakerMetricsName    = "openelb-speaker-metrics"
+	SpeakerKeyName        = "openelb-speaker-key"
+	SpeakerKeyKey         = "key"
+	WebhookConfigName     = "openelb-admission"
+	// ControllerLeaseName and ControllerRecordName are created by the
+	// controller itself (leader election; the Eip webhook's range record),
+	// not rendered; the operator deletes them on uninstall.
+	ControllerLeaseName      = "openelb-controller"
+	ControllerRecordName     = "openelb-eip-ranges"
 	ControllerCertDir        = "/tmp/k8s-webhook-server/serving-certs"
 	SpeakerRunDir            = "/run/openelb"
 	SpeakerKeyEnv            = "OPENELB_SPEAKER_KEY"

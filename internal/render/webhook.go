@@ -22,6 +22,9 @@ func webhookConfiguration(ns string, caBundle []byte) *admissionregistrationv1.V
 		}
 	}
 	none := admissionregistrationv1.SideEffectClassNone
+	// The Eip webhook records admitted ranges in a ConfigMap (race-free
+	// overlap checks, 0003) and skips that write on dry-run.
+	noneOnDryRun := admissionregistrationv1.SideEffectClassNoneOnDryRun
 	return &admissionregistrationv1.ValidatingWebhookConfiguration{
 		TypeMeta:   typeMeta("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"),
 		ObjectMeta: objectMeta(WebhookConfigName, "", ComponentController),
@@ -41,7 +44,7 @@ func webhookConfiguration(ns string, caBundle []byte) *admissionregistrationv1.V
 				}},
 				MatchPolicy:    ptr(admissionregistrationv1.Equivalent),
 				FailurePolicy:  ptr(admissionregistrationv1.Fail),
-				SideEffects:    &none,
+				SideEffects:    &noneOnDryRun,
 				TimeoutSeconds: ptr[int32](10),
 			},
 			{

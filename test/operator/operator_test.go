@@ -12,6 +12,7 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -317,7 +318,8 @@ func TestLegacyLeftoversRemoved(t *testing.T) {
 
 // TestDeleteLeavesNothing: deleting the OpenELB resource removes every
 // object the operator created, cluster-scoped ones included, and keeps the
-// user's Eips, BgpConfs and BgpPeers.
+// user's Eips, BgpConfs, BgpPeers and Services, releasing only OpenELB's
+// finalizers on them.
 func TestDeleteLeavesNothing(t *testing.T) {
 	before := clusterSnapshot(t)
 	user := createUserData(t)
@@ -328,13 +330,22 @@ func TestDeleteLeavesNothing(t *testing.T) {
 	if during := clusterSnapshot(t); len(during) <= len(before) {
 		t.Fatalf("snapshot does not see the install: %d objects before, %d during", len(before), len(during))
 	}
+	// What the controller creates for itself (no controller runs here).
+	for _, o := range []client.Object{
+		&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "openelb-controller"}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "openelb-eip-ranges"}},
+	} {
+		if err := k8s.Create(context.Background(), o); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	deleteOpenELB(t)
 	after := clusterSnapshot(t)
 	if !slices.Equal(before, after) {
 		t.Errorf("objects left after deleting the OpenELB resource:\nbefore: %v\nafter:  %v", before, after)
 	}
-	user.unchanged(t)
+	user.keptWithoutFinalizers(t)
 }
 
 // TestUpstreamMigration: an upstream install is reported and nothing is
@@ -569,4 +580,52 @@ func TestSpeakerKeyKept(t *testing.T) {
 	patchSpec(t, func(s *operatorv1alpha1.OpenELBSpec) { s.LogLevel = "debug" })
 	waitSpeakerArgs(t, render.SpeakerArgs(getELB(t)))
 	check("key kept across a spec change")
+}
+
+// TestDeleteWaitsForSpeakers: on uninstall the speaker DaemonSet goes
+// first; the speakers' permissions stay until their pods are gone (so they
+// can withdraw announcements and stop keepalived), then everything goes.
+func TestDeleteWaitsForSpeakers(t *testing.T) {
+	ctx := context.Background()
+	createOpenELB(t, nil)
+	waitObjects(t, allObjects(true))
+	ds, _ := getDaemonSet(t)
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "openelb-speaker-term1", Labels: ds.Spec.Template.Labels},
+		Spec:       *ds.Spec.Template.Spec.DeepCopy(),
+	}
+	p.Spec.NodeName = "worker-1" // bound: deletion waits for a kubelet that never comes
+	if err := k8s.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k8s.Delete(ctx, p, client.GracePeriodSeconds(0)) })
+	if err := k8s.Delete(ctx, p); err != nil { // terminating, like a speaker shutting down
+		t.Fatal(err)
+	}
+	if err := k8s.Delete(ctx, getELB(t)); err != nil {
+		t.Fatal(err)
+	}
+	e := waitCondition(t, operatorv1alpha1.ConditionProgressing, metav1.ConditionTrue, "Deleting")
+	if !strings.Contains(condition(e, operatorv1alpha1.ConditionProgressing).Message, "1 speaker pods") {
+		t.Errorf("Deleting message %q", condition(e, operatorv1alpha1.ConditionProgressing).Message)
+	}
+	if _, err := getDaemonSet(t); !apierrors.IsNotFound(err) {
+		t.Errorf("speaker DaemonSet not deleted first: %v", err)
+	}
+	for _, k := range render.Catalog(ns) {
+		if k.Kind == "ClusterRole" && k.Name == render.SpeakerName {
+			if _, ok := exists(t, k); !ok {
+				t.Error("the speakers' ClusterRole went before their pods")
+			}
+		}
+	}
+	if err := k8s.Delete(ctx, p, client.GracePeriodSeconds(0)); err != nil {
+		t.Fatal(err)
+	}
+	deleteOpenELB(t) // waits until the finalizer is done
+	for _, k := range render.Catalog(ns) {
+		if _, ok := exists(t, k); ok {
+			t.Errorf("%s left after uninstall", k)
+		}
+	}
 }

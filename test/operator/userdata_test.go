@@ -34,7 +34,7 @@ func createUserData(t *testing.T) *userData {
 		ObjectMeta: metav1.ObjectMeta{Name: "pool" + suffix, Finalizers: []string{"finalizer.ipam.kubesphere.io/v1alpha1"}},
 		Spec:       networkv1alpha2.EipSpec{Address: fmt.Sprintf("203.0.113.%d-203.0.113.%d", userSeq*10, userSeq*10+5), Protocol: "layer2", Interface: "eth0"},
 	}
-	conf := &networkv1alpha2.BgpConf{ObjectMeta: metav1.ObjectMeta{Name: "default" + suffix}, Spec: networkv1alpha2.BgpConfSpec{As: 64512, RouterId: "198.51.100.1"}}
+	conf := &networkv1alpha2.BgpConf{ObjectMeta: metav1.ObjectMeta{Name: "default" + suffix, Finalizers: []string{"finalizer.lb.kubesphere.io/v1alpha1"}}, Spec: networkv1alpha2.BgpConfSpec{As: 64512, RouterId: "198.51.100.1"}}
 	peer := &networkv1alpha2.BgpPeer{
 		ObjectMeta: metav1.ObjectMeta{Name: "tor" + suffix},
 		Spec:       networkv1alpha2.BgpPeerSpec{Conf: &networkv1alpha2.PeerConf{PeerAs: 64513, NeighborAddress: "198.51.100.254"}},
@@ -83,6 +83,32 @@ func (u *userData) unchanged(t *testing.T) {
 		}
 		if now.GetResourceVersion() != o.GetResourceVersion() || !equality.Semantic.DeepEqual(now, o) {
 			t.Errorf("%T %s was modified (resourceVersion %s -> %s)", o, o.GetName(), o.GetResourceVersion(), now.GetResourceVersion())
+		}
+	}
+}
+
+// keptWithoutFinalizers checks that the user's objects still exist with
+// the same spec, status, labels and annotations, and that uninstalling
+// released OpenELB's finalizers (nothing else would ever clear them).
+func (u *userData) keptWithoutFinalizers(t *testing.T) {
+	t.Helper()
+	for _, o := range u.objs {
+		now := o.DeepCopyObject().(client.Object)
+		if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(o), now); err != nil {
+			t.Errorf("%T %s is gone: %v", o, o.GetName(), err)
+			continue
+		}
+		if len(now.GetFinalizers()) != 0 {
+			t.Errorf("%T %s keeps finalizers %v after uninstall", o, o.GetName(), now.GetFinalizers())
+		}
+		want := o.DeepCopyObject().(client.Object)
+		for _, x := range []client.Object{want, now} {
+			x.SetFinalizers(nil)
+			x.SetResourceVersion("")
+			x.SetManagedFields(nil)
+		}
+		if !equality.Semantic.DeepEqual(now, want) {
+			t.Errorf("%T %s changed beyond its finalizers", o, o.GetName())
 		}
 	}
 }
