@@ -292,12 +292,13 @@ func (s *bgpScenario) ipv6(ctx context.Context, t *testing.T) {
 		t.Errorf("the router has a /32 for %s: %v %v", ip, hops, err)
 	}
 	spreadReachesAll(ctx, t, s.l, netip.AddrPortFrom(ip, 80))
-	p := getPeer(ctx, t, s.l, "tor6")
-	for n, e := range p.Status.NodesPeerStatus {
-		if e.PeerState.SessionState != "ESTABLISHED" || e.PeerState.AdvertisedRoutes != 1 {
-			t.Errorf("BgpPeer tor6 entry of %s: %+v", n, e.PeerState)
+	waitPeerStatus(ctx, t, s.l, "tor6", "every node established, one route advertised", 10*time.Second, func(p *networkv1alpha2.BgpPeer) (bool, string) {
+		ok := len(establishedNodes(p)) == 3
+		for _, e := range p.Status.NodesPeerStatus {
+			ok = ok && e.PeerState.AdvertisedRoutes == 1
 		}
-	}
+		return ok, peerSummary(p)
+	})
 }
 
 // g: changing one BgpPeer's timers resets that neighbour's sessions only:
