@@ -36,8 +36,8 @@ func TestLocal(t *testing.T) {
 		world     func(self string) *world
 		multicast bool
 		dir       Directory
-		check    func(t *testing.T, c Config, p Plan)
-		warnings []string
+		check     func(t *testing.T, c Config, p Plan)
+		warnings  []string
 	}{
 		{name: "unicast members", self: "node2", world: threeAddrs, check: func(t *testing.T, c Config, p Plan) {
 			for _, in := range c.Instances {
