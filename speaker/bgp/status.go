@@ -2,6 +2,7 @@ package bgp
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -55,7 +56,7 @@ func PeerEntry(r PeerResult, s *Session, running bool) *networkv1alpha2.NodePeer
 	ps.NeighborAddress = s.Neighbor
 	ps.Description, ps.LocalAs, ps.PeerAs, ps.PeerType = s.Description, s.LocalAS, s.PeerAS, s.PeerType
 	ps.SessionState, ps.AdminState, ps.Flops, ps.RouterId = s.State, s.AdminState, s.Flops, s.RouterID
-	ps.AdvertisedRoutes, ps.ReceivedRoutes = s.Advertised, s.Received
+	ps.AdvertisedRoutes, ps.ReceivedRoutes = int64(min(s.Advertised, math.MaxInt64)), int64(min(s.Received, math.MaxInt64))
 	if ps.LastError == "" {
 		ps.LastError = s.LastError
 	} else if s.LastError != "" {

@@ -286,11 +286,11 @@ type PeerState struct {
 	// AdvertisedRoutes is the number of routes sent to the neighbour
 	// (added by this project).
 	// +optional
-	AdvertisedRoutes uint64 `json:"advertisedRoutes,omitempty"`
+	AdvertisedRoutes int64 `json:"advertisedRoutes,omitempty"`
 	// ReceivedRoutes is the number of routes received (added by this
 	// project).
 	// +optional
-	ReceivedRoutes uint64 `json:"receivedRoutes,omitempty"`
+	ReceivedRoutes int64 `json:"receivedRoutes,omitempty"`
 }
 
 // TimersState is a session's timers as one speaker sees them.
