@@ -195,11 +195,14 @@ func (b *Backend) Apply(ctx context.Context, s speaker.State) error {
 	if b.shut.Load() {
 		return nil
 	}
-	routes := Routes(s)
-	err := b.engine.SetRoutes(ctx, routes)
-	announcedRoutes.Set(float64(len(b.engine.Advertised())))
-	b.advDirty.Store(true)
-	b.pokeStatus()
+	v := b.engine.Version()
+	err := b.engine.SetRoutes(ctx, Routes(s))
+	if b.engine.Version() != v {
+		// Advertised counts are an O(routes) walk in gobgp: only after a change.
+		announcedRoutes.Set(float64(len(b.engine.Advertised())))
+		b.advDirty.Store(true)
+		b.pokeStatus()
+	}
 	return err
 }
 

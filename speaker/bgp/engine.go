@@ -67,6 +67,8 @@ type Engine struct {
 	// routes it kept) before it knows its routes.
 	routesKnown bool
 	last        Config
+	// version counts changes of the advertised routes.
+	version uint64
 	paths       map[netip.Prefix]installed
 	restarts    int
 	stopped     bool
@@ -473,6 +475,7 @@ func (e *Engine) syncPathsLocked(ctx context.Context) error {
 			return fmt.Errorf("withdraw every route: %w", err)
 		}
 		e.paths = map[netip.Prefix]installed{}
+		e.version++
 		return nil
 	}
 	for p, in := range e.paths {
@@ -484,6 +487,7 @@ func (e *Engine) syncPathsLocked(ctx context.Context) error {
 			continue
 		}
 		delete(e.paths, p)
+		e.version++
 	}
 	for p, r := range e.routes {
 		if in, ok := e.paths[p]; ok && in.route == r {
@@ -499,6 +503,7 @@ func (e *Engine) syncPathsLocked(ctx context.Context) error {
 			continue
 		}
 		e.paths[p] = installed{route: r}
+		e.version++
 	}
 	return errors.Join(errs...)
 }
@@ -514,6 +519,13 @@ func (e *Engine) deletePathLocked(ctx context.Context, r Route) error {
 		return fmt.Errorf("withdraw %s: %w", r.Prefix, err)
 	}
 	return nil
+}
+
+// Version changes whenever the routes in gobgp's RIB change.
+func (e *Engine) Version() uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.version
 }
 
 // Advertised returns the routes in gobgp's RIB.
