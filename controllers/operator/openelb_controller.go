@@ -8,6 +8,7 @@ package operator
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -250,10 +251,17 @@ func (r *Reconciler) writeStatus(ctx context.Context, before *operatorv1alpha1.O
 	if equality.Semantic.DeepEqual(before.Status, st) {
 		return nil
 	}
+	// The whole status, zero counts included (a diff would leave out a
+	// "ready: 0" that was never written), guarded by resourceVersion.
+	data, err := json.Marshal(map[string]any{
+		"metadata": map[string]any{"resourceVersion": before.ResourceVersion},
+		"status":   st,
+	})
+	if err != nil {
+		return fmt.Errorf("write status: %w", err)
+	}
 	after := before.DeepCopy()
-	after.Status = st
-	patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
-	if err := r.Status().Patch(ctx, after, patch, client.FieldOwner(FieldOwner)); err != nil {
+	if err := r.Status().Patch(ctx, after, client.RawPatch(types.MergePatchType, data), client.FieldOwner(FieldOwner)); err != nil {
 		return client.IgnoreNotFound(fmt.Errorf("write status: %w", err))
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -42,6 +43,18 @@ func TestCreate(t *testing.T) {
 		}
 		return ""
 	})
+	// Zero counts are written too (kubectl's READY columns show 0, not
+	// nothing).
+	raw := &unstructured.Unstructured{}
+	raw.SetGroupVersionKind(operatorv1alpha1.GroupVersion.WithKind("OpenELB"))
+	if err := k8s.Get(ctx, elbKey, raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, comp := range []string{"controller", "speaker"} {
+		if _, found, _ := unstructured.NestedInt64(raw.Object, "status", comp, "ready"); !found {
+			t.Errorf("status.%s.ready not written", comp)
+		}
+	}
 	if !slices.Contains(e.Finalizers, operatorv1alpha1.Finalizer) {
 		t.Errorf("finalizers %v", e.Finalizers)
 	}
