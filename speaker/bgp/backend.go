@@ -16,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -196,7 +197,7 @@ func (b *Backend) Apply(ctx context.Context, s speaker.State) error {
 		return nil
 	}
 	v := b.engine.Version()
-	err := b.engine.SetRoutes(ctx, Routes(s))
+	err := b.engine.SetRoutes(ctx, Routes(s, b.routeAttrs(ctx, s)))
 	if b.engine.Version() != v {
 		// Advertised counts are an O(routes) walk in gobgp: only after a change.
 		announcedRoutes.Set(float64(len(b.engine.Advertised())))
@@ -204,6 +205,64 @@ func (b *Backend) Apply(ctx context.Context, s speaker.State) error {
 		b.pokeStatus()
 	}
 	return err
+}
+
+// routeAttrs reads the communities and local-pref annotations of the
+// announced addresses' Eips and Services from the cache (without copies).
+func (b *Backend) routeAttrs(ctx context.Context, s speaker.State) map[netip.Addr]Attrs {
+	if b.reader == nil || len(s.Announcements) == 0 {
+		return nil
+	}
+	var eips networkv1alpha2.EipList
+	var svcs corev1.ServiceList
+	if err := b.reader.List(ctx, &eips, client.UnsafeDisableDeepCopy); err != nil {
+		b.log.V(1).Info("Cannot read Eip annotations", "error", err.Error())
+		return nil
+	}
+	if err := b.reader.List(ctx, &svcs, client.UnsafeDisableDeepCopy); err != nil {
+		b.log.V(1).Info("Cannot read Service annotations", "error", err.Error())
+		return nil
+	}
+	ea := make(map[string]map[string]string, len(eips.Items))
+	for i := range eips.Items {
+		ea[eips.Items[i].Name] = eips.Items[i].Annotations
+	}
+	sa := map[types.NamespacedName]map[string]string{}
+	for i := range svcs.Items {
+		a := svcs.Items[i].Annotations
+		if a[networkv1alpha2.AnnotationBGPCommunities] != "" || a[networkv1alpha2.AnnotationBGPLocalPref] != "" {
+			sa[types.NamespacedName{Namespace: svcs.Items[i].Namespace, Name: svcs.Items[i].Name}] = a
+		}
+	}
+	var mine []speaker.Announcement
+	for _, a := range s.Announcements {
+		if a.Eligible(s.Self) {
+			mine = append(mine, a)
+		}
+	}
+	attrs, problems := RouteAttrs(mine, ea, sa)
+	for _, p := range problems {
+		var obj client.Object = &networkv1alpha2.Eip{ObjectMeta: metav1.ObjectMeta{Name: p.Eip}}
+		if p.Service.Name != "" {
+			obj = &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: p.Service.Namespace, Name: p.Service.Name}}
+		}
+		b.objectEvent(obj, "InvalidBGPAttribute", p.Message)
+	}
+	return attrs
+}
+
+// objectEvent records a Warning Event on obj once per message from this
+// node.
+func (b *Backend) objectEvent(obj client.Object, reason, msg string) {
+	key := fmt.Sprintf("%T/%s/%s", obj, obj.GetNamespace(), obj.GetName())
+	b.mu.Lock()
+	same := b.lastEvent[key] == msg
+	b.lastEvent[key] = msg
+	b.mu.Unlock()
+	if same || b.events == nil {
+		return
+	}
+	b.events.Eventf(obj, corev1.EventTypeWarning, reason, "node %s: %s; the annotation is ignored", b.cfg.Node, msg)
 }
 
 // Shutdown implements speaker.Backend. Without graceful restart it closes

@@ -329,3 +329,49 @@ func TestValidateGRPCAddress(t *testing.T) {
 		}
 	}
 }
+
+// TestEngineAttributes: communities reach the router and a change of them
+// replaces the path (one path per prefix, new attributes).
+func TestEngineAttributes(t *testing.T) {
+	ctx := context.Background()
+	r := newTestRouter(t, routerAS, "10.0.0.1")
+	r.addNeighbor("127.0.0.2", speakerAS, "")
+	e := newTestEngine(t)
+	rt := route("203.0.113.10/32", "198.51.100.11")
+	rt.Communities = "64512:7"
+	if err := e.SetRoutes(ctx, routes(rt)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Configure(ctx, config(global(speakerAS, "10.0.0.2"), r.peerTo("up", "127.0.0.2", 0))); err != nil {
+		t.Fatal(err)
+	}
+	communities := func() ([]uint32, int) {
+		var out []uint32
+		n := 0
+		_ = r.srv.ListPath(ctx, &api.ListPathRequest{TableType: api.TableType_GLOBAL, Family: familyV4}, func(d *api.Destination) {
+			for _, p := range d.Paths {
+				n++
+				for _, a := range p.Pattrs {
+					if m, err := a.UnmarshalNew(); err == nil {
+						if c, ok := m.(*api.CommunitiesAttribute); ok {
+							out = append(out, c.Communities...)
+						}
+					}
+				}
+			}
+		})
+		return out, n
+	}
+	eventually(t, 10*time.Second, "community 64512:7 at the router", func() (bool, string) {
+		c, n := communities()
+		return n == 1 && len(c) == 1 && c[0] == 64512<<16|7, fmt.Sprint(c, n)
+	})
+	rt.Communities = "64512:8,64512:9"
+	if err := e.SetRoutes(ctx, routes(rt)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "communities replaced on the one path", func() (bool, string) {
+		c, n := communities()
+		return n == 1 && len(c) == 2 && c[0] == 64512<<16|8, fmt.Sprint(c, n)
+	})
+}

@@ -51,6 +51,7 @@ func TestBGP(t *testing.T) {
 		{"i_service_deleted", s.serviceDeleted},
 		{"h_sigterm_sigkill", s.stop},
 		{"j_graceful_restart", s.gracefulRestart},
+		{"k_communities", s.communities},
 		{"b_bird", s.bird},
 	}
 	for _, st := range steps {
@@ -535,6 +536,117 @@ func (s *bgpScenario) gracefulRestart(ctx context.Context, t *testing.T) {
 	updatePeer(ctx, t, s.l, "tor", func(p *networkv1alpha2.BgpPeer) { p.Spec.GracefulRestart = nil })
 	waitSessions(ctx, t, s.l, s.allSessions(), 30*time.Second)
 	waitNextHops(ctx, t, s.l, ip, s.all4(), 20*time.Second)
+}
+
+// k (extension): communities from the Eip and the Service annotations; the
+// Service's win; a bad value is reported with an Event and ignored.
+func (s *bgpScenario) communities(ctx context.Context, t *testing.T) {
+	ip := s.ips["stop"]
+	annotate := func(obj client.Object, v string) {
+		t.Helper()
+		err := lab.WaitFor(ctx, 10*time.Second, "annotate "+obj.GetName(), func(ctx context.Context) (bool, error) {
+			if err := s.l.Kube.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+				return false, err
+			}
+			a := obj.GetAnnotations()
+			if a == nil {
+				a = map[string]string{}
+			}
+			if v == "" {
+				delete(a, networkv1alpha2.AnnotationBGPCommunities)
+			} else {
+				a[networkv1alpha2.AnnotationBGPCommunities] = v
+			}
+			obj.SetAnnotations(a)
+			err := s.l.Kube.Update(ctx, obj)
+			return err == nil, err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// communitiesAt returns the community string of each of FRR's paths.
+	communitiesAt := func(ctx context.Context) ([]string, error) {
+		out, err := s.l.Vtysh(ctx, fmt.Sprintf("show bgp ipv4 unicast %s json", hostPrefix(ip)))
+		if err != nil {
+			return nil, err
+		}
+		var r struct {
+			Paths []struct {
+				Community *struct {
+					String string `json:"string"`
+				} `json:"community"`
+			} `json:"paths"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			return nil, fmt.Errorf("parse %s: %w", out, err)
+		}
+		var cs []string
+		for _, p := range r.Paths {
+			c := ""
+			if p.Community != nil {
+				c = p.Community.String
+			}
+			cs = append(cs, c)
+		}
+		return cs, nil
+	}
+	waitCommunity := func(want ...string) {
+		t.Helper()
+		err := lab.WaitFor(ctx, 15*time.Second, fmt.Sprintf("communities %v on every path at FRR", want), func(ctx context.Context) (bool, error) {
+			cs, err := communitiesAt(ctx)
+			if err != nil || len(cs) != len(s.nodes) {
+				return false, fmt.Errorf("paths %q (%v)", cs, err)
+			}
+			for _, c := range cs {
+				if len(strings.Fields(c)) != len(want) {
+					return false, fmt.Errorf("paths %q", cs)
+				}
+				for _, w := range want {
+					if !strings.Contains(c, w) {
+						return false, fmt.Errorf("paths %q", cs)
+					}
+				}
+			}
+			return true, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	eip := &networkv1alpha2.Eip{ObjectMeta: metav1.ObjectMeta{Name: "bgp-pool"}}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "stop"}}
+	annotate(eip, "64512:1")
+	waitCommunity("64512:1")
+	annotate(svc, "64512:100 , no-export")
+	waitCommunity("64512:100", "no-export")
+	annotate(svc, "65536:1")
+	waitCommunity("64512:1")
+	err := lab.WaitFor(ctx, 10*time.Second, "an Event for the bad community", func(ctx context.Context) (bool, error) {
+		var evs corev1.EventList
+		if err := s.l.Kube.List(ctx, &evs, client.InNamespace("default")); err != nil {
+			return false, err
+		}
+		for _, e := range evs.Items {
+			if e.InvolvedObject.Name == "stop" && e.Reason == "InvalidBGPAttribute" && strings.Contains(e.Message, "65536:1") {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("%d events, none for the bad community", len(evs.Items))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	annotate(svc, "")
+	annotate(eip, "")
+	err = lab.WaitFor(ctx, 15*time.Second, "no community", func(ctx context.Context) (bool, error) {
+		cs, err := communitiesAt(ctx)
+		return err == nil && len(cs) == len(s.nodes) && strings.Join(cs, "") == "", fmt.Errorf("paths %q (%v)", cs, err)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitNextHops(ctx, t, s.l, ip, s.all4(), 5*time.Second)
 }
 
 // b: the same against BIRD: ECMP over the three nodes for IPv4 and IPv6,

@@ -62,6 +62,16 @@ const (
 	// FinalizerService keeps a Service until its address is released.
 	FinalizerService = "finalizer.lb.kubesphere.io/v1alpha1"
 
+	// AnnotationBGPCommunities on a bgp Eip or on a Service adds BGP
+	// standard communities to the routes of its addresses: a comma list of
+	// "AS:value" or no-export, no-advertise, no-export-subconfed (added by
+	// this project; a Service's annotation wins over its Eip's).
+	AnnotationBGPCommunities = "bgp.openelb.kubesphere.io/communities"
+	// AnnotationBGPLocalPref on a bgp Eip or on a Service sets LOCAL_PREF
+	// on the routes of its addresses (iBGP neighbours only; added by this
+	// project; a Service's annotation wins over its Eip's).
+	AnnotationBGPLocalPref = "bgp.openelb.kubesphere.io/local-pref"
+
 	// DefaultBgpConfName is the only BgpConf name that is honoured.
 	DefaultBgpConfName = "default"
 
