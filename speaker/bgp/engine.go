@@ -68,10 +68,10 @@ type Engine struct {
 	routesKnown bool
 	last        Config
 	// version counts changes of the advertised routes.
-	version uint64
-	paths       map[netip.Prefix]installed
-	restarts    int
-	stopped     bool
+	version  uint64
+	paths    map[netip.Prefix]installed
+	restarts int
+	stopped  bool
 
 	errMu   sync.Mutex
 	lastErr map[string]string // neighbour → why the session is not established
