@@ -38,7 +38,7 @@ func TestBackendStatus(t *testing.T) {
 	ctx := context.Background()
 	r := newTestRouter(t, routerAS, "10.0.0.1")
 	r.addNeighbor("127.0.0.2", speakerAS, "s3cret")
-	conf := bgpConf("default")
+	conf := bgpConf("default", func(c *networkv1alpha2.BgpConf) { c.Spec.ListenPort = -1 }) // dial only: nothing listens in the test's namespace
 	peer := bgpPeer("tor", "127.0.0.1", func(p *networkv1alpha2.BgpPeer) {
 		p.Spec.Transport = &networkv1alpha2.Transport{LocalAddress: "127.0.0.2", RemotePort: uint32(r.port)}
 		p.Spec.Timers = &networkv1alpha2.Timers{Config: &networkv1alpha2.TimersConfig{ConnectRetry: "1", HoldTime: "9", KeepaliveInterval: "3"}}
