@@ -375,3 +375,34 @@ func TestEngineAttributes(t *testing.T) {
 		return n == 1 && len(c) == 2 && c[0] == 64512<<16|8, fmt.Sprint(c, n)
 	})
 }
+
+// TestEnginePassivePeer: with transport.passiveMode the speaker waits for
+// the router to connect (here to its listener on 127.0.0.5).
+func TestEnginePassivePeer(t *testing.T) {
+	ctx := context.Background()
+	port := freePort(t)
+	r := newTestRouter(t, routerAS, "10.0.0.1")
+	// The router dials the speaker.
+	err := r.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: &api.Peer{
+		Conf:      &api.PeerConf{NeighborAddress: "127.0.0.5", PeerAsn: speakerAS},
+		Transport: &api.Transport{LocalAddress: "127.0.0.6", RemotePort: uint32(port)},
+		Timers:    &api.Timers{Config: &api.TimersConfig{ConnectRetry: 1, HoldTime: 9, KeepaliveInterval: 3}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEngine(t)
+	if err := e.SetRoutes(ctx, routes(route("203.0.113.10/32", "198.51.100.11"))); err != nil {
+		t.Fatal(err)
+	}
+	g := &api.Global{Asn: speakerAS, RouterId: "10.0.0.5", ListenPort: int32(port), ListenAddresses: []string{"127.0.0.5"}}
+	p := Peer{Name: "passive", Spec: &api.Peer{
+		Conf:      &api.PeerConf{NeighborAddress: "127.0.0.6", PeerAsn: routerAS},
+		Transport: &api.Transport{PassiveMode: true},
+		Timers:    &api.Timers{Config: &api.TimersConfig{ConnectRetry: 1, HoldTime: 9, KeepaliveInterval: 3}},
+	}}
+	if err := e.Configure(ctx, config(g, p)); err != nil {
+		t.Fatal(err)
+	}
+	wantRIB(t, r, familyV4, map[string][]string{"203.0.113.10/32": {"198.51.100.11"}})
+}
