@@ -119,32 +119,25 @@ func (b *Backend) SetupWithManager(ctx context.Context, mgr manager.Manager) err
 		return o.GetGeneration() != n.GetGeneration() || !equality.Semantic.DeepEqual(o.GetLabels(), n.GetLabels()) ||
 			!o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp())
 	}
-	both := func(bool) { b.pokeConfig(); b.pokeStatus() }
+	both := func() { b.pokeConfig(); b.pokeStatus() }
+	object := func(o, n client.Object) {
+		if specChanged(o, n) {
+			b.pokeConfig()
+		}
+		b.pokeStatus() // other speakers' entries change the conditions
+	}
 	handlers := map[client.Object]toolscache.ResourceEventHandler{
-		&networkv1alpha2.BgpConf{}: handler(both, func(o, n client.Object) bool {
-			if specChanged(o, n) {
-				b.pokeConfig()
-			}
-			b.pokeStatus()
-			return false
-		}),
-		&networkv1alpha2.BgpPeer{}: handler(both, func(o, n client.Object) bool {
-			if specChanged(o, n) {
-				b.pokeConfig()
-			}
-			b.pokeStatus()
-			return false
-		}),
-		// Labels select peers and the rack AS; addresses the router ID.
-		// Other Nodes matter to status pruning only.
-		&corev1.Node{}: handler(func(bool) { b.pokeStatus() }, func(o, n client.Object) bool {
+		&networkv1alpha2.BgpConf{}: handler(both, object),
+		&networkv1alpha2.BgpPeer{}: handler(both, object),
+		// This Node's labels select peers and the rack AS, its addresses
+		// the router ID; other Nodes matter to status pruning only.
+		&corev1.Node{}: handler(both, func(_, n client.Object) {
 			if n.GetName() == b.cfg.Node {
 				b.pokeConfig()
 			}
-			return false
 		}),
-		&corev1.Secret{}:    handler(func(bool) { b.pokeConfig() }, func(o, n client.Object) bool { b.pokeConfig(); return false }),
-		&corev1.ConfigMap{}: handler(func(bool) { b.pokeConfig() }, func(o, n client.Object) bool { b.pokeConfig(); return false }),
+		&corev1.Secret{}:    handler(b.pokeConfig, func(_, _ client.Object) { b.pokeConfig() }),
+		&corev1.ConfigMap{}: handler(b.pokeConfig, func(_, _ client.Object) { b.pokeConfig() }),
 	}
 	for obj, h := range handlers {
 		inf, err := c.GetInformer(ctx, obj)
@@ -171,9 +164,9 @@ func (b *Backend) Setup(r client.Reader, w client.Client, ev record.EventRecorde
 // Poke asks for a configuration and a status pass.
 func (b *Backend) Poke() { b.pokeConfig(); b.pokeStatus() }
 
-func handler(addDel func(bool), update func(o, n client.Object) bool) toolscache.ResourceEventHandlerFuncs {
+func handler(addDel func(), update func(o, n client.Object)) toolscache.ResourceEventHandlerFuncs {
 	return toolscache.ResourceEventHandlerFuncs{
-		AddFunc: func(any) { addDel(true) },
+		AddFunc: func(any) { addDel() },
 		UpdateFunc: func(o, n any) {
 			oo, ok1 := o.(client.Object)
 			no, ok2 := n.(client.Object)
@@ -181,7 +174,7 @@ func handler(addDel func(bool), update func(o, n client.Object) bool) toolscache
 				update(oo, no)
 			}
 		},
-		DeleteFunc: func(any) { addDel(false) },
+		DeleteFunc: func(any) { addDel() },
 	}
 }
 
@@ -475,65 +468,35 @@ func (b *Backend) statusLoop(ctx context.Context) {
 func (b *Backend) writeStatus(ctx context.Context) error {
 	b.statusMu.Lock()
 	defer b.statusMu.Unlock()
-	if b.shut.Load() {
-		return nil
-	}
 	b.mu.Lock()
 	c, ok := b.config, b.configured
 	b.mu.Unlock()
-	if !ok {
+	if !ok || b.shut.Load() {
 		return nil
 	}
-	adv := b.advDirty.Swap(false)
-	sessions, err := b.engine.Sessions(ctx, adv)
+	sessions, err := b.sessions(ctx)
 	if err != nil {
-		b.advDirty.Store(true)
 		return err
 	}
-	byName := map[string]*Session{}
-	for i := range sessions {
-		s := &sessions[i]
-		if adv {
-			b.advertised[s.Neighbor] = s.Advertised
-		} else {
-			s.Advertised = b.advertised[s.Neighbor]
-		}
-		byName[s.Name] = s
-	}
-	b.updateMetrics(sessions)
-	var nodes corev1.NodeList
-	if err := b.reader.List(ctx, &nodes); err != nil {
-		return fmt.Errorf("list nodes: %w", err)
-	}
-	exists := map[string]bool{}
-	for _, n := range nodes.Items {
-		exists[n.Name] = true
+	exists, err := b.nodeNames(ctx)
+	if err != nil {
+		return err
 	}
 	g := b.engine.Running()
-	var errs []error
 	var peers networkv1alpha2.BgpPeerList
 	if err := b.reader.List(ctx, &peers); err != nil {
 		return fmt.Errorf("list BgpPeers: %w", err)
 	}
-	for i := range peers.Items {
-		p := &peers.Items[i]
-		r, ok := c.PeerResults[p.Name]
-		if !ok || r.Skipped || !p.DeletionTimestamp.IsZero() {
-			continue
-		}
-		s := byName[p.Name]
-		if s == nil && r.Neighbor != "" {
-			for j := range sessions {
-				if sessions[j].Neighbor == r.Neighbor && sessions[j].Name == p.Name {
-					s = &sessions[j]
-				}
-			}
-		}
-		errs = append(errs, b.writePeerStatus(ctx, p, PeerEntry(r, s, g != nil), r, exists))
-	}
 	var confs networkv1alpha2.BgpConfList
 	if err := b.reader.List(ctx, &confs); err != nil {
 		return fmt.Errorf("list BgpConfs: %w", err)
+	}
+	var errs []error
+	for i := range peers.Items {
+		p := &peers.Items[i]
+		if r, ok := c.PeerResults[p.Name]; ok && !r.Skipped && p.DeletionTimestamp.IsZero() {
+			errs = append(errs, b.writePeerStatus(ctx, p, PeerEntry(r, sessions[p.Name], g != nil), r, exists))
+		}
 	}
 	for i := range confs.Items {
 		cf := &confs.Items[i]
@@ -547,6 +510,43 @@ func (b *Backend) writeStatus(ctx context.Context) error {
 		errs = append(errs, b.writeConfStatus(ctx, cf, own, ConfConditions(cf.Name, c, cf.Generation), exists))
 	}
 	return errors.Join(errs...)
+}
+
+// sessions returns gobgp's sessions by BgpPeer name and updates the
+// metrics. Advertised counts are recomputed only when routes or sessions
+// changed since the last pass (advDirty); otherwise the last ones are used.
+func (b *Backend) sessions(ctx context.Context) (map[string]*Session, error) {
+	adv := b.advDirty.Swap(false)
+	list, err := b.engine.Sessions(ctx, adv)
+	if err != nil {
+		b.advDirty.Store(true)
+		return nil, err
+	}
+	out := make(map[string]*Session, len(list))
+	for i := range list {
+		s := &list[i]
+		if adv {
+			b.advertised[s.Neighbor] = s.Advertised
+		} else {
+			s.Advertised = b.advertised[s.Neighbor]
+		}
+		out[s.Name] = s
+	}
+	b.updateMetrics(list)
+	return out, nil
+}
+
+// nodeNames returns the names of the Nodes in the cache.
+func (b *Backend) nodeNames(ctx context.Context) (map[string]bool, error) {
+	var nodes corev1.NodeList
+	if err := b.reader.List(ctx, &nodes, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	out := make(map[string]bool, len(nodes.Items))
+	for _, n := range nodes.Items {
+		out[n.Name] = true
+	}
+	return out, nil
 }
 
 func (b *Backend) updateMetrics(sessions []Session) {
