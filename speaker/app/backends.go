@@ -49,7 +49,7 @@ func factories(o Options) []factory {
 	return []factory{
 		{protocol: networkv1alpha2.ProtocolLayer2, enabled: o.EnableLayer2, flag: "--enable-layer2", issue: "issue 6", build: newLayer2},
 		{protocol: networkv1alpha2.ProtocolBGP, enabled: o.EnableBGP, flag: "--enable-bgp", issue: "issue 7 (BGP mode)", build: newBGP},
-		{protocol: networkv1alpha2.ProtocolVIP, enabled: o.EnableVIP, flag: "--enable-keepalived-vip", issue: "issue 8 (VIP mode)"},
+		{protocol: networkv1alpha2.ProtocolVIP, enabled: o.EnableVIP, flag: "--enable-keepalived-vip", issue: "issue 8 (VIP mode)", build: newVIP},
 	}
 }
 

@@ -45,6 +45,7 @@ type Options struct {
 	VIPAdvertInterval time.Duration
 	VIPMulticast      bool
 	KeepalivedPath    string
+	KeepalivedSidecar bool
 	RunDir            string
 	LivenessPort      uint16
 	LivenessKeyFile   string
@@ -78,10 +79,12 @@ func NewCommand() *cobra.Command {
 	fs.DurationVar(&o.VIPAdvertInterval, "vip-advert-interval", time.Second, "VRRP advertisement interval")
 	fs.BoolVar(&o.VIPMulticast, "vip-multicast", false, "multicast instead of unicast VRRP")
 	fs.StringVar(&o.KeepalivedPath, "keepalived-path", "keepalived", "keepalived binary")
+	fs.BoolVar(&o.KeepalivedSidecar, "keepalived-sidecar", false, "keepalived runs under `openelb speaker keepalived` in another container sharing --run-dir (it survives speaker restarts); else the speaker runs it and stops it on exit")
 	fs.StringVar(&o.RunDir, "run-dir", "/run/openelb", "directory for keepalived configuration and pid files")
 	fs.Uint16Var(&o.LivenessPort, "liveness-port", 7946, "UDP port of speaker-to-speaker liveness")
 	fs.StringVar(&o.LivenessKeyFile, "liveness-key-file", "", "file holding the shared liveness key; else env "+KeyEnv)
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":50053", "/metrics, /healthz and /readyz; 0 disables")
+	cmd.AddCommand(newKeepalivedCommand())
 	return cmd
 }
 
@@ -209,6 +212,11 @@ func run(ctx context.Context, o Options) error {
 	})
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
+	}
+	if !o.EnableVIP {
+		if err := disableVIP(o, mgr, log); err != nil {
+			return err
+		}
 	}
 	deps := Deps{Options: o, Manager: mgr, Log: log, Netx: netx.Kernel{}, Key: key}
 	if core, err = assemble(deps); err != nil {

@@ -15,7 +15,7 @@ var tmpl = template.Must(template.New("keepalived.conf").Option("missingkey=erro
 // Render returns the keepalived.conf text of c (text/template: nothing is
 // escaped; every value is an interface name, a number or an address that
 // the speaker produced).
-func Render(c Config) ([]byte, error) {
+func Render(c KeepalivedConfig) ([]byte, error) {
 	var b bytes.Buffer
 	if err := tmpl.Execute(&b, c); err != nil {
 		return nil, fmt.Errorf("render keepalived.conf: %w", err)

@@ -30,9 +30,9 @@ func Label(iface string) string {
 	return iface + LabelSuffix
 }
 
-// A Config is this node's keepalived configuration, the data of the
+// A KeepalivedConfig is this node's keepalived configuration, the data of the
 // keepalived.conf template.
-type Config struct {
+type KeepalivedConfig struct {
 	// RouterID is keepalived's router_id (the node name).
 	RouterID string
 	// AdvertInt is the advertisement interval in seconds ("1", "0.1").
@@ -72,7 +72,7 @@ type VIP struct {
 func (v VIP) Prefix() netip.Prefix { return netip.PrefixFrom(v.IP, v.IP.BitLen()) }
 
 // VIPs returns every address of the configuration.
-func (c Config) VIPs() []VIP {
+func (c KeepalivedConfig) VIPs() []VIP {
 	var out []VIP
 	for _, in := range c.Instances {
 		out = append(out, in.Anchor)
@@ -108,8 +108,8 @@ type LocalInput struct {
 // interface, else its InternalIP when that is on-link here. A group with
 // one member, or with --vip-multicast, advertises by multicast. Problems
 // that keep a group off this node are returned as warnings.
-func Local(in LocalInput) (Config, []string) {
-	cfg := Config{RouterID: in.Self, AdvertInt: AdvertInt(in.AdvertInterval)}
+func Local(in LocalInput) (KeepalivedConfig, []string) {
+	cfg := KeepalivedConfig{RouterID: in.Self, AdvertInt: AdvertInt(in.AdvertInterval)}
 	eligible := map[netip.Addr]speaker.Announcement{}
 	planned := map[netip.Addr]bool{}
 	for _, a := range in.State.Announcements {
@@ -143,7 +143,7 @@ func Local(in LocalInput) (Config, []string) {
 		}
 		inst := Instance{
 			Name:      InstanceName(iface, g.Family, g.VRID),
-			Interface: iface, VRID: g.VRID, Priority: Priority(idx), Family: g.Family,
+			Interface: iface, VRID: g.VRID, Priority: Priority(idx, len(g.Members)), Family: g.Family,
 			Anchor: vips[0], Excluded: vips[1:],
 		}
 		link, ok := linkByName(in.Links, iface)

@@ -36,14 +36,14 @@ func TestLocal(t *testing.T) {
 		world     func(self string) *world
 		multicast bool
 		dir       Directory
-		check     func(t *testing.T, c Config, p Plan)
+		check     func(t *testing.T, c KeepalivedConfig, p Plan)
 		warnings  []string
 	}{
-		{name: "unicast members", self: "node2", world: threeAddrs, check: func(t *testing.T, c Config, p Plan) {
+		{name: "unicast members", self: "node2", world: threeAddrs, check: func(t *testing.T, c KeepalivedConfig, p Plan) {
 			for _, in := range c.Instances {
 				g := p.Groups[slices.IndexFunc(p.Groups, func(g Group) bool { return g.VRID == in.VRID })]
-				if in.Priority != Priority(g.Member("node2")) {
-					t.Errorf("VRID %d: priority %d, want %d", in.VRID, in.Priority, Priority(g.Member("node2")))
+				if want := Priority(g.Member("node2"), len(g.Members)); in.Priority != want {
+					t.Errorf("VRID %d: priority %d, want %d", in.VRID, in.Priority, want)
 				}
 				if !in.Unicast || in.Source != netip.MustParseAddr("198.51.100.12") {
 					t.Errorf("VRID %d: unicast %v from %s", in.VRID, in.Unicast, in.Source)
@@ -61,12 +61,12 @@ func TestLocal(t *testing.T) {
 		}},
 		{name: "not a member", self: "node3", world: func(self string) *world {
 			return newWorld(self, three...).addr("203.0.113.20", "eip", "node1", "node2")
-		}, check: func(t *testing.T, c Config, _ Plan) {
+		}, check: func(t *testing.T, c KeepalivedConfig, _ Plan) {
 			if len(c.Instances) != 0 {
 				t.Errorf("node3 runs %+v", c.Instances)
 			}
 		}},
-		{name: "multicast", self: "node1", world: threeAddrs, multicast: true, check: func(t *testing.T, c Config, _ Plan) {
+		{name: "multicast", self: "node1", world: threeAddrs, multicast: true, check: func(t *testing.T, c KeepalivedConfig, _ Plan) {
 			for _, in := range c.Instances {
 				if in.Unicast || len(in.Peers) != 0 {
 					t.Errorf("VRID %d unicast with --vip-multicast", in.VRID)
@@ -75,7 +75,7 @@ func TestLocal(t *testing.T) {
 		}},
 		{name: "single member multicasts", self: "node1", world: func(self string) *world {
 			return newWorld(self, three...).addr("203.0.113.20", "eip", "node1")
-		}, check: func(t *testing.T, c Config, _ Plan) {
+		}, check: func(t *testing.T, c KeepalivedConfig, _ Plan) {
 			if len(c.Instances) != 1 || c.Instances[0].Unicast {
 				t.Errorf("single member: %+v", c.Instances)
 			}
@@ -83,7 +83,7 @@ func TestLocal(t *testing.T) {
 		{name: "second NIC peers from the directory", self: "node1", world: func(self string) *world {
 			return newWorld(self, three...).fact("node1", "nic2", "eth1").fact("node2", "nic2", "eth1").addr("203.0.113.64", "nic2", "node1", "node2")
 		}, dir: Directory{"node2": {"eth1": ips("198.18.2.12")}, "node1": {"eth1": ips("198.18.2.11")}},
-			check: func(t *testing.T, c Config, _ Plan) {
+			check: func(t *testing.T, c KeepalivedConfig, _ Plan) {
 				if len(c.Instances) != 1 {
 					t.Fatalf("instances %+v", c.Instances)
 				}
@@ -94,14 +94,14 @@ func TestLocal(t *testing.T) {
 			}},
 		{name: "second NIC without a published peer address", self: "node1", world: func(self string) *world {
 			return newWorld(self, three...).fact("node1", "nic2", "eth1").fact("node2", "nic2", "eth1").addr("203.0.113.64", "nic2", "node1", "node2")
-		}, warnings: []string{"no address known for any other member on eth1"}, check: func(t *testing.T, c Config, _ Plan) {
+		}, warnings: []string{"no address known for any other member on eth1"}, check: func(t *testing.T, c KeepalivedConfig, _ Plan) {
 			if len(c.Instances) != 0 {
 				t.Errorf("instance without peers: %+v", c.Instances)
 			}
 		}},
 		{name: "IPv6", self: "node1", world: func(self string) *world {
 			return newWorld(self, "node1", "node2").addr("2001:db8:ffff::20", "eip6")
-		}, check: func(t *testing.T, c Config, _ Plan) {
+		}, check: func(t *testing.T, c KeepalivedConfig, _ Plan) {
 			if len(c.Instances) != 1 {
 				t.Fatalf("instances %+v", c.Instances)
 			}
@@ -112,7 +112,7 @@ func TestLocal(t *testing.T) {
 		}},
 		{name: "long interface name has no label", self: "node1", world: func(self string) *world {
 			return newWorld(self, "node1").fact("node1", "v", "enp0s31f6.4000").addr("203.0.113.90", "v", "node1")
-		}, check: func(t *testing.T, c Config, _ Plan) {
+		}, check: func(t *testing.T, c KeepalivedConfig, _ Plan) {
 			if len(c.Instances) != 1 || c.Instances[0].Anchor.Label != "" {
 				t.Errorf("instances %+v", c.Instances)
 			}

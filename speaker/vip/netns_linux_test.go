@@ -161,7 +161,7 @@ func (n *vnode) config(t *testing.T, self, peer *vnode, prio int, vips ...netip.
 	for _, ip := range vips {
 		vs = append(vs, VIP{IP: ip, Interface: "eth0", Label: Label("eth0")})
 	}
-	c := Config{RouterID: self.name, AdvertInt: "0.1", Instances: []Instance{{
+	c := KeepalivedConfig{RouterID: self.name, AdvertInt: "0.1", Instances: []Instance{{
 		Name: InstanceName("eth0", 4, 10), Interface: "eth0", VRID: 10, Priority: prio, Family: 4,
 		Unicast: true, Source: self.ip, Peers: []netip.Addr{peer.ip}, Anchor: vs[0], Excluded: vs[1:],
 	}}}

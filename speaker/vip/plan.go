@@ -51,12 +51,21 @@ type Space struct {
 
 func (s Space) String() string { return fmt.Sprintf("%s/IPv%d", s.Interface, s.Family) }
 
-// Priority is the VRRP priority of the member at index i of a group: 254
-// for the preferred master, one less per rank, never below 1. The highest
-// priorities keep the skew time of the backups small, (256 − priority)/256
-// of the interval, so a backup takes over a few milliseconds after the
-// master-down interval.
-func Priority(i int) int { return max(1, 254-i) }
+// Priority is the VRRP priority of the member at index i of a group of n
+// members: 254 for the preferred master, then steps of 20 (smaller in
+// groups of more than 13, never below 1). A backup takes over its skew
+// time, (256 − priority)/256 of the interval, after the master-down
+// interval: high priorities keep that small (22/256 of the interval for
+// the first backup), and distinct steps make the backups' timers differ by
+// 20/256 of an interval, so that the next member in priority order, and
+// only it, takes over even at short intervals.
+func Priority(i, n int) int {
+	step := 20
+	if n > 1 {
+		step = max(1, min(step, 252/(n-1)))
+	}
+	return max(1, 254-i*step)
+}
 
 // FamilyOf returns 4 or 6.
 func FamilyOf(ip netip.Addr) int {

@@ -418,9 +418,21 @@ func TestComputeNoEligibleNode(t *testing.T) {
 }
 
 func TestPriority(t *testing.T) {
-	for i, want := range map[int]int{0: 254, 1: 253, 2: 252, 252: 2, 253: 1, 300: 1} {
-		if got := Priority(i); got != want {
-			t.Errorf("Priority(%d) = %d, want %d", i, got, want)
+	tests := []struct{ i, n, want int }{
+		{0, 1, 254}, {0, 3, 254}, {1, 3, 234}, {2, 3, 214}, {12, 13, 14},
+		{1, 100, 252}, {99, 100, 56}, {252, 253, 2}, {300, 400, 1},
+	}
+	for _, tc := range tests {
+		if got := Priority(tc.i, tc.n); got != tc.want {
+			t.Errorf("Priority(%d, %d) = %d, want %d", tc.i, tc.n, got, tc.want)
+		}
+	}
+	// Within a group, priorities strictly decrease (up to 253 members).
+	for _, n := range []int{2, 3, 13, 14, 100, 253} {
+		for i := 1; i < n; i++ {
+			if Priority(i, n) >= Priority(i-1, n) {
+				t.Errorf("n=%d: Priority(%d) = %d not below Priority(%d) = %d", n, i, Priority(i, n), i-1, Priority(i-1, n))
+			}
 		}
 	}
 }
