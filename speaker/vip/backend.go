@@ -139,7 +139,9 @@ func NewBackend(cfg Config, log logr.Logger) *Backend {
 		cfg.Now = time.Now
 	}
 	if cfg.Check == nil {
-		cfg.Check = func(ctx context.Context, conf []byte) error { return CheckConfig(ctx, cfg.Keepalived, cfg.RunDir, conf) }
+		cfg.Check = func(ctx context.Context, conf []byte) error {
+			return CheckConfig(ctx, cfg.Keepalived, cfg.RunDir, conf)
+		}
 	}
 	b := &Backend{cfg: cfg, log: log, poke: make(chan struct{}, 1), held: map[netip.Addr]heldAddr{}}
 	if !cfg.Sidecar {

@@ -3,7 +3,7 @@ package vip
 import (
 	"context"
 	"errors"
-		"os"
+	"os"
 	"path/filepath"
 	"time"
 
