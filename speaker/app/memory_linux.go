@@ -67,9 +67,18 @@ func tuneMemory() (trimmed int, err error) {
 	return trimmed, sc.Err()
 }
 
-// trimWhenReady trims again once the speaker made its first decision: the
-// pages start-up touched (cache sync, the first lists' decoding) are not
-// needed afterwards.
+// trimSchedule is when trimWhenReady trims after the first decision: soon
+// (start-up is over), then every trimEvery. A trim costs a forced GC and
+// two madvise calls per mapping (a few milliseconds); the pages the
+// speaker keeps using fault back in from the page cache in microseconds.
+var trimSchedule = []time.Duration{time.Second}
+
+const trimEvery = 30 * time.Second
+
+// trimWhenReady trims again once the speaker made its first decision, and
+// later on (trimSchedule, trimEvery): pages that start-up or a burst of
+// work touched (cache sync, decoding the first lists, writing records) are
+// not needed afterwards, and free heap pages go back to the system.
 func trimWhenReady(ctx context.Context, ready func() error, log logr.Logger) {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
@@ -80,14 +89,23 @@ func trimWhenReady(ctx context.Context, ready func() error, log logr.Logger) {
 		case <-t.C:
 		}
 	}
-	select {
-	case <-ctx.Done():
-		return
-	case <-time.After(time.Second): // let the first gratuitous round and records go out
-	}
-	if n, err := tuneMemory(); err != nil {
-		log.V(1).Info("Cannot trim the executable's resident pages", "error", err.Error())
-	} else {
-		log.V(4).Info("Trimmed the executable's resident pages after start-up", "bytes", n)
+	start := time.Now()
+	for i := 0; ; i++ {
+		next := trimEvery
+		if i < len(trimSchedule) {
+			next = trimSchedule[i] - time.Since(start)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(next):
+		}
+		debug.FreeOSMemory()
+		if n, err := tuneMemory(); err != nil {
+			log.V(1).Info("Cannot trim the executable's resident pages", "error", err.Error())
+			return
+		} else {
+			log.V(4).Info("Trimmed the executable's resident pages", "bytes", n)
+		}
 	}
 }

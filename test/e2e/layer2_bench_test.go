@@ -280,8 +280,8 @@ func waitRecordedOn(ctx context.Context, tb testing.TB, l *lab.Lab, n int, node 
 }
 
 type procSample struct {
-	rssKiB, hwmKiB int64
-	cpu            time.Duration
+	rssKiB, hwmKiB, anonKiB, fileKiB int64
+	cpu                              time.Duration
 }
 
 func sampleProc(pid int) (procSample, error) {
@@ -300,6 +300,10 @@ func sampleProc(pid int) (procSample, error) {
 			s.rssKiB, _ = strconv.ParseInt(f[1], 10, 64)
 		case "VmHWM:":
 			s.hwmKiB, _ = strconv.ParseInt(f[1], 10, 64)
+		case "RssAnon:":
+			s.anonKiB, _ = strconv.ParseInt(f[1], 10, 64)
+		case "RssFile:":
+			s.fileKiB, _ = strconv.ParseInt(f[1], 10, 64)
 		}
 	}
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -356,8 +360,8 @@ func steady(ctx context.Context, b *testing.B, l *lab.Lab, nodes []string, what 
 			b.Fatal(err)
 		}
 		cpu := s.cpu - before[n].cpu
-		b.Logf("%s: %s RSS %.1f MiB (peak %.1f MiB), CPU %.2f%% of one core (%v in %v), API requests %.0f/min, announcing %.0f",
-			what, n, float64(s.rssKiB)/1024, float64(s.hwmKiB)/1024, 100*cpu.Seconds()/window.Seconds(), cpu, window,
+		b.Logf("%s: %s RSS %.1f MiB (anon %.1f, file %.1f; peak %.1f MiB), CPU %.2f%% of one core (%v in %v), API requests %.0f/min, announcing %.0f",
+			what, n, float64(s.rssKiB)/1024, float64(s.anonKiB)/1024, float64(s.fileKiB)/1024, float64(s.hwmKiB)/1024, 100*cpu.Seconds()/window.Seconds(), cpu, window,
 			(m["rest_client_requests_total"]-reqs[n])*time.Minute.Seconds()/window.Seconds(), m["openelb_speaker_announcing"])
 		for k, v := range m {
 			if d := v - reqs[n+k]; (strings.HasPrefix(k, "rest_client_requests_total{") || k == "openelb_speaker_recomputes_total") && d > 0 {

@@ -3,6 +3,8 @@
 package metrics
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
@@ -80,13 +82,24 @@ func init() {
 // LivenessObserver feeds liveness counters into the metrics.
 type LivenessObserver struct{}
 
+// livenessCounters caches the counters of the few message kinds (a lookup
+// by labels per heartbeat would cost more than sending it).
+var livenessCounters sync.Map // "direction/kind" -> prometheus.Counter
+
+func livenessCounter(direction, kind string) prometheus.Counter {
+	k := direction + "/" + kind
+	if c, ok := livenessCounters.Load(k); ok {
+		return c.(prometheus.Counter)
+	}
+	c, _ := livenessCounters.LoadOrStore(k, LivenessMessages.WithLabelValues(direction, kind))
+	return c.(prometheus.Counter)
+}
+
 // Sent implements liveness.Observer.
-func (LivenessObserver) Sent(kind string) { LivenessMessages.WithLabelValues("sent", kind).Inc() }
+func (LivenessObserver) Sent(kind string) { livenessCounter("sent", kind).Inc() }
 
 // Received implements liveness.Observer.
-func (LivenessObserver) Received(kind string) {
-	LivenessMessages.WithLabelValues("received", kind).Inc()
-}
+func (LivenessObserver) Received(kind string) { livenessCounter("received", kind).Inc() }
 
 // Rejected implements liveness.Observer.
 func (LivenessObserver) Rejected(reason string) { LivenessRejected.WithLabelValues(reason).Inc() }
