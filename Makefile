@@ -104,6 +104,12 @@ bench-bgp: build controlplane ## Measure BGP mode (root): 1,000 and 10,000 route
 	$(GO) test -tags e2e -run '^$$' -bench BGP -benchtime 1x -count 1 -timeout 40m -v ./test/e2e/ | grep -v 'lab: started'
 	$(GO) test -run '^$$' -bench Engine -benchtime 1x -count 1 ./speaker/bgp/
 
+.PHONY: bench-layer2
+bench-layer2: build controlplane ## Measure layer2 mode (root): failover SIGKILL/SIGTERM/link down x20 each, speakers with 1,000 addresses (RSS, CPU, API requests/min) (see docs/performance.md).
+	$(GO) test -tags e2e -run '^$$' -bench Layer2Failover -benchtime 20x -count 1 -timeout 30m -v ./test/e2e/ | grep -v 'lab: started'
+	$(GO) test -tags e2e -run '^$$' -bench Layer2Speaker1000 -benchtime 1x -count 1 -timeout 30m -v ./test/e2e/ | grep -v 'lab: started'
+	$(GO) test -run '^$$' -bench 'Compute1000|Rank3' -benchmem -count 1 ./speaker/ ./internal/election/
+
 .PHONY: bench-operator
 bench-operator: build controlplane ## Measure the operator: spec change -> DaemonSet and deleted DaemonSet -> recreated (50 runs each), peak RSS (see docs/performance.md).
 	OPENELB_BIN=$(BIN)/openelb $(GO) test -run '^$$' -bench Operator -benchtime 1x -count 1 -timeout 15m ./test/operator/bench/
