@@ -24,6 +24,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
@@ -89,6 +90,13 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations,verbs=get;delete,resourceNames=openelb-admission
 // +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get;update;patch,resourceNames=eips.network.kubesphere.io;bgpconfs.network.kubesphere.io;bgppeers.network.kubesphere.io
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
+
+// On OpenShift the operator creates the speakers' SecurityContextConstraints
+// and lets the speaker ServiceAccount use it (internal/render
+// SpeakerSCCRule); it may change and use only that one (create cannot be
+// restricted by name, list and watch feed the cache by label):
+// +kubebuilder:rbac:groups=security.openshift.io,resources=securitycontextconstraints,verbs=list;watch;create
+// +kubebuilder:rbac:groups=security.openshift.io,resources=securitycontextconstraints,verbs=get;update;patch;delete;use,resourceNames=openelb-speaker
 
 // What the operands are granted cluster-wide; RBAC forbids granting what
 // one does not hold (internal/render ControllerClusterRules,
@@ -313,10 +321,17 @@ func (r *Reconciler) warnKeepalivedImage(elb *operatorv1alpha1.OpenELB) {
 // namespaced kinds in its namespace only, cluster-scoped kinds it creates
 // by label, Nodes reduced to labels and taints.
 func CacheOptions(namespace string) cache.Options {
+	return CacheOptionsFor(render.Settings{Namespace: namespace})
+}
+
+// CacheOptionsFor is CacheOptions for the operator's settings: on OpenShift
+// it caches the SecurityContextConstraints it creates, by label.
+func CacheOptionsFor(s render.Settings) cache.Options {
+	namespace := s.Namespace
 	ours := labels.SelectorFromSet(labels.Set{render.LabelManagedBy: render.ManagedBy})
 	nsOnly := map[string]cache.Config{namespace: {}}
 	nsOurs := map[string]cache.Config{namespace: {LabelSelector: ours}}
-	return cache.Options{
+	opts := cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
 			&appsv1.Deployment{}:         {Namespaces: nsOnly},
@@ -332,6 +347,34 @@ func CacheOptions(namespace string) cache.Options {
 			&admissionregistrationv1.ValidatingWebhookConfiguration{}: {Label: ours},
 			&corev1.Node{}: {Transform: stripNode},
 		},
+	}
+	if s.SecurityContextConstraints {
+		opts.ByObject[sccObject()] = cache.ByObject{Label: ours}
+	}
+	return opts
+}
+
+// sccObject is an empty SecurityContextConstraints (unstructured: the
+// operator does not depend on OpenShift's API types).
+func sccObject() *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(render.SCCGroupVersionKind)
+	return u
+}
+
+// SecurityContextConstraintsServed reports whether the cluster serves
+// OpenShift's SecurityContextConstraints, i.e. whether the speakers need
+// one of their own to be admitted.
+func SecurityContextConstraintsServed(mapper meta.RESTMapper) (bool, error) {
+	gvk := render.SCCGroupVersionKind
+	_, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	switch {
+	case err == nil:
+		return true, nil
+	case meta.IsNoMatchError(err):
+		return false, nil
+	default:
+		return false, fmt.Errorf("look up %s: %w", gvk.Kind, err)
 	}
 }
 
@@ -370,6 +413,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("openelb")
 	for _, o := range ownedKinds() {
 		b = b.Owns(o)
+	}
+	if r.Settings.SecurityContextConstraints {
+		b = b.Owns(sccObject())
 	}
 	return b.
 		Watches(&corev1.Pod{}, toSingleton).

@@ -364,7 +364,7 @@ func (r *Reconciler) prune(ctx context.Context, elb *operatorv1alpha1.OpenELB, o
 		rendered[render.KeyOf(o)] = true
 	}
 	var stale []render.Key
-	for _, k := range render.Catalog(r.Settings.Namespace) {
+	for _, k := range render.CatalogFor(r.Settings) {
 		if !rendered[k] {
 			stale = append(stale, k)
 		}
@@ -498,7 +498,7 @@ func (r *Reconciler) finalize(ctx context.Context, elb *operatorv1alpha1.OpenELB
 		}
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	}
-	if _, err := r.deleteOwned(ctx, render.Catalog(ns)); err != nil {
+	if _, err := r.deleteOwned(ctx, render.CatalogFor(r.Settings)); err != nil {
 		return ctrl.Result{}, err
 	}
 	if err := r.deleteControllerState(ctx); err != nil {

@@ -46,8 +46,14 @@ func operatorRBAC(t *testing.T) (cluster, namespaced []rbacv1.PolicyRule) {
 // covers reports whether rules grant verb on group/resource (no
 // resourceNames restriction).
 func covers(rules []rbacv1.PolicyRule, group, resource, verb string) bool {
+	return coversNames(rules, group, resource, verb, nil)
+}
+
+// coversNames reports whether rules grant verb on group/resource for every
+// one of names (nil: for any name).
+func coversNames(rules []rbacv1.PolicyRule, group, resource, verb string, names []string) bool {
 	for _, r := range rules {
-		if len(r.ResourceNames) > 0 {
+		if len(r.ResourceNames) > 0 && (len(names) == 0 || !containsAll(r.ResourceNames, names)) {
 			continue
 		}
 		if (slices.Contains(r.APIGroups, group) || slices.Contains(r.APIGroups, "*")) &&
@@ -57,6 +63,15 @@ func covers(rules []rbacv1.PolicyRule, group, resource, verb string) bool {
 		}
 	}
 	return false
+}
+
+func containsAll(set, items []string) bool {
+	for _, i := range items {
+		if !slices.Contains(set, i) {
+			return false
+		}
+	}
+	return true
 }
 
 // TestOperatorHoldsWhatItGrants: Kubernetes refuses to let the operator
@@ -73,7 +88,7 @@ func TestOperatorHoldsWhatItGrants(t *testing.T) {
 					for _, v := range r.Verbs {
 						ok := false
 						for _, h := range held {
-							ok = ok || covers(h, g, res, v)
+							ok = ok || coversNames(h, g, res, v, r.ResourceNames)
 						}
 						if !ok {
 							t.Errorf("%s grants %s %q/%s which the operator does not hold: add a +kubebuilder:rbac marker", what, v, g, res)
@@ -87,6 +102,28 @@ func TestOperatorHoldsWhatItGrants(t *testing.T) {
 	check("speaker ClusterRole", render.SpeakerClusterRules(), cluster)
 	check("controller Role", render.ControllerNamespaceRules(), cluster, namespaced)
 	check("speaker Role", render.SpeakerNamespaceRules(), cluster, namespaced)
+	check("speaker Role on OpenShift", []rbacv1.PolicyRule{render.SpeakerSCCRule()}, cluster, namespaced)
+}
+
+// TestOperatorManagesOnlyItsSCC: on OpenShift the operator creates the
+// speakers' SecurityContextConstraints and may change only that one (an
+// operator that can edit any SCC can grant anyone a privileged one).
+func TestOperatorManagesOnlyItsSCC(t *testing.T) {
+	cluster, _ := operatorRBAC(t)
+	const group, res = "security.openshift.io", "securitycontextconstraints"
+	for _, v := range []string{"create", "list", "watch"} {
+		if !covers(cluster, group, res, v) {
+			t.Errorf("the operator cannot %s SecurityContextConstraints", v)
+		}
+	}
+	for _, v := range []string{"get", "update", "patch", "delete", "use"} {
+		if !coversNames(cluster, group, res, v, []string{render.SpeakerSCCName}) {
+			t.Errorf("the operator cannot %s SCC %s", v, render.SpeakerSCCName)
+		}
+		if covers(cluster, group, res, v) {
+			t.Errorf("the operator may %s every SCC", v)
+		}
+	}
 }
 
 // TestOperatorReadsSecretsOnlyInItsNamespace: least privilege for the

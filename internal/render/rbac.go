@@ -89,11 +89,18 @@ func controllerRole(ns string) *rbacv1.Role {
 	}
 }
 
-func speakerRole(ns string) *rbacv1.Role {
+// speakerRole holds the speakers' namespaced rules and, on OpenShift, the
+// right to use their SecurityContextConstraints (SCC admission checks "use"
+// in the pod's namespace).
+func speakerRole(ns string, scc bool) *rbacv1.Role {
+	rules := SpeakerNamespaceRules()
+	if scc {
+		rules = append(rules, SpeakerSCCRule())
+	}
 	return &rbacv1.Role{
 		TypeMeta:   typeMeta("rbac.authorization.k8s.io/v1", "Role"),
 		ObjectMeta: objectMeta(SpeakerName, ns, ComponentSpeaker),
-		Rules:      SpeakerNamespaceRules(),
+		Rules:      rules,
 	}
 }
 

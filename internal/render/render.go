@@ -86,6 +86,11 @@ type Settings struct {
 	// ProxyEnv are the HTTP(S)_PROXY/NO_PROXY variables of the operator
 	// (set by OLM from the cluster proxy), passed on to every operand.
 	ProxyEnv []corev1.EnvVar
+	// SecurityContextConstraints is true when the cluster serves
+	// security.openshift.io/v1 SecurityContextConstraints (OpenShift): the
+	// speakers then get an SCC of their own (SpeakerSCCName) and the right
+	// to use it.
+	SecurityContextConstraints bool
 }
 
 // Inputs are everything Render needs besides the OpenELB resource.
@@ -174,11 +179,17 @@ func KeyOf(o Object) Key {
 // whatever the spec: the operator deletes those it did not render this time
 // (a speaker mode turned off) and all of them on uninstall.
 func Catalog(namespace string) []Key {
+	return CatalogFor(Settings{Namespace: namespace})
+}
+
+// CatalogFor is Catalog for the operator's settings: on OpenShift it
+// includes the speakers' SecurityContextConstraints.
+func CatalogFor(s Settings) []Key {
 	full := &operatorv1alpha1.OpenELB{}
 	t := true
 	full.Spec.Speaker.VIP.Enabled = &t
 	objs, err := Render(full, Inputs{
-		Settings:       Settings{Namespace: namespace, Image: "catalog"},
+		Settings:       Settings{Namespace: s.Namespace, Image: "catalog", SecurityContextConstraints: s.SecurityContextConstraints},
 		ControllerCert: map[string][]byte{"catalog": nil}, CABundle: []byte("catalog"), SpeakerKey: []byte("catalog"),
 	})
 	if err != nil {

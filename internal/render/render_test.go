@@ -12,7 +12,9 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
 
@@ -104,6 +106,15 @@ var goldenCases = []struct {
 	}), in: plainInputs()},
 	{name: "plain", elb: elb(nil), in: plainInputs()},
 	{name: "olm", elb: elb(nil), in: olmInputs()},
+	{name: "openshift", elb: elb(nil), in: openshiftInputs()},
+}
+
+// openshiftInputs are OLM's on a cluster that serves
+// SecurityContextConstraints.
+func openshiftInputs() Inputs {
+	in := olmInputs()
+	in.SecurityContextConstraints = true
+	return in
 }
 
 func marshalAll(t *testing.T, objs []Object) []byte {
@@ -386,17 +397,27 @@ func TestRenderErrors(t *testing.T) {
 // catalog (so it is deleted when no longer rendered and on uninstall), and
 // the catalog has no duplicates.
 func TestCatalogCoversEverything(t *testing.T) {
-	cat := Catalog("openelb-system")
-	seen := map[Key]bool{}
-	for _, k := range cat {
-		if seen[k] {
-			t.Errorf("catalog lists %s twice", k)
+	catalogs := map[bool]map[Key]bool{}
+	for _, scc := range []bool{false, true} {
+		seen := map[Key]bool{}
+		for _, k := range CatalogFor(Settings{Namespace: "openelb-system", SecurityContextConstraints: scc}) {
+			if seen[k] {
+				t.Errorf("catalog lists %s twice", k)
+			}
+			seen[k] = true
 		}
-		seen[k] = true
+		catalogs[scc] = seen
+	}
+	if len(catalogs[true]) != len(catalogs[false])+1 {
+		t.Errorf("the OpenShift catalog has %d objects, the plain one %d: want exactly the SCC more", len(catalogs[true]), len(catalogs[false]))
+	}
+	if got := Catalog("openelb-system"); len(got) != len(catalogs[false]) {
+		t.Errorf("Catalog(ns) lists %d objects, CatalogFor without SCC %d", len(got), len(catalogs[false]))
 	}
 	for _, tc := range goldenCases {
 		in := tc.in
 		in.Namespace = "openelb-system"
+		seen := catalogs[in.SecurityContextConstraints]
 		objs, err := Render(tc.elb, in)
 		if err != nil {
 			t.Fatal(err)
@@ -410,6 +431,98 @@ func TestCatalogCoversEverything(t *testing.T) {
 			}
 			if o.GetLabels()[LabelManagedBy] != ManagedBy {
 				t.Errorf("%s: %s lacks the managed-by label", tc.name, KeyOf(o))
+			}
+		}
+	}
+}
+
+func findSCC(objs []Object) *unstructured.Unstructured {
+	for _, o := range objs {
+		if u, ok := o.(*unstructured.Unstructured); ok && u.GroupVersionKind() == SCCGroupVersionKind {
+			return u
+		}
+	}
+	return nil
+}
+
+// TestSpeakerSCC: on OpenShift the speakers get an SCC that admits exactly
+// their pod (host network and ports, the three capabilities, root, the
+// volume kinds it mounts, a read-only root file system) and never a
+// privileged one, and their Role may use it; elsewhere, and without
+// speakers, there is no SCC and no such rule.
+func TestSpeakerSCC(t *testing.T) {
+	objs, err := Render(elb(nil), openshiftInputs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	scc := findSCC(objs)
+	if scc == nil {
+		t.Fatal("no SCC rendered on OpenShift")
+	}
+	if scc.GetName() != SpeakerSCCName || scc.GetLabels()[LabelManagedBy] != ManagedBy {
+		t.Errorf("SCC %s labels %v", scc.GetName(), scc.GetLabels())
+	}
+	pod := find[*appsv1.DaemonSet](t, objs, SpeakerName).Spec.Template.Spec
+	c := pod.Containers[0]
+	b := func(field string) bool { v, _, _ := unstructured.NestedBool(scc.Object, field); return v }
+	strs := func(field string) []string { v, _, _ := unstructured.NestedStringSlice(scc.Object, field); return v }
+	if b("allowPrivilegedContainer") || b("allowPrivilegeEscalation") || b("allowHostPID") || b("allowHostIPC") || b("allowHostDirVolumePlugin") {
+		t.Error("the SCC allows more than the speaker needs")
+	}
+	if pod.HostNetwork != b("allowHostNetwork") || !b("allowHostPorts") {
+		t.Error("the SCC does not admit the speaker's host network and ports")
+	}
+	for _, capability := range c.SecurityContext.Capabilities.Add {
+		if !slices.Contains(strs("allowedCapabilities"), string(capability)) {
+			t.Errorf("capability %s not allowed", capability)
+		}
+	}
+	if len(strs("allowedCapabilities")) != len(c.SecurityContext.Capabilities.Add) {
+		t.Errorf("allowed capabilities %v, the speaker adds %v", strs("allowedCapabilities"), c.SecurityContext.Capabilities.Add)
+	}
+	if !slices.Equal(strs("requiredDropCapabilities"), []string{"ALL"}) {
+		t.Errorf("requiredDropCapabilities %v", strs("requiredDropCapabilities"))
+	}
+	if uid, _, _ := unstructured.NestedInt64(scc.Object, "runAsUser", "uid"); uid != *c.SecurityContext.RunAsUser {
+		t.Errorf("SCC uid %d, speaker runs as %d", uid, *c.SecurityContext.RunAsUser)
+	}
+	if b("readOnlyRootFilesystem") && !*c.SecurityContext.ReadOnlyRootFilesystem {
+		t.Error("the SCC forces a read-only root file system the speaker does not set")
+	}
+	for _, v := range pod.Volumes {
+		if v.EmptyDir == nil {
+			t.Errorf("volume %s is not an emptyDir: allow its kind in the SCC", v.Name)
+		}
+	}
+	if !slices.Contains(strs("volumes"), "emptyDir") || slices.Contains(strs("volumes"), "hostPath") || slices.Contains(strs("volumes"), "*") {
+		t.Errorf("volumes %v", strs("volumes"))
+	}
+	role := find[*rbacv1.Role](t, objs, SpeakerName)
+	if !slices.ContainsFunc(role.Rules, func(r rbacv1.PolicyRule) bool {
+		return slices.Equal(r.Verbs, []string{"use"}) && slices.Equal(r.ResourceNames, []string{SpeakerSCCName})
+	}) {
+		t.Errorf("speaker Role %v cannot use the SCC", role.Rules)
+	}
+
+	for name, tc := range map[string]struct {
+		e  *operatorv1alpha1.OpenELB
+		in Inputs
+	}{
+		"not OpenShift": {elb(nil), olmInputs()},
+		"no speakers": {elb(func(s *operatorv1alpha1.OpenELBSpec) {
+			s.Speaker.Layer2.Enabled, s.Speaker.BGP.Enabled = on(false), on(false)
+		}), openshiftInputs()},
+	} {
+		objs, err := Render(tc.e, tc.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if findSCC(objs) != nil {
+			t.Errorf("%s: SCC rendered", name)
+		}
+		for _, o := range objs {
+			if r, ok := o.(*rbacv1.Role); ok && slices.ContainsFunc(r.Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Verbs, "use") }) {
+				t.Errorf("%s: Role %s may use an SCC", name, r.Name)
 			}
 		}
 	}

@@ -116,11 +116,16 @@ func defaultSpeakerResources() corev1.ResourceRequirements {
 func speakerObjects(elb *operatorv1alpha1.OpenELB, in Inputs) []Object {
 	ns := in.Namespace
 	metricsPort := SpeakerMetricsPort(elb)
-	return []Object{
+	objs := []Object{
 		&corev1.ServiceAccount{TypeMeta: typeMeta("v1", "ServiceAccount"), ObjectMeta: objectMeta(SpeakerName, ns, ComponentSpeaker)},
 		speakerClusterRole(),
 		clusterRoleBinding(SpeakerName, ns, ComponentSpeaker),
-		speakerRole(ns),
+	}
+	if in.SecurityContextConstraints {
+		objs = append(objs, speakerSCC())
+	}
+	return append(objs,
+		speakerRole(ns, in.SecurityContextConstraints),
 		roleBinding(SpeakerName, ns, ComponentSpeaker),
 		&corev1.Secret{
 			TypeMeta:   typeMeta("v1", "Secret"),
@@ -141,7 +146,7 @@ func speakerObjects(elb *operatorv1alpha1.OpenELB, in Inputs) []Object {
 			},
 		},
 		speakerDaemonSet(elb, in),
-	}
+	)
 }
 
 func speakerDaemonSet(elb *operatorv1alpha1.OpenELB, in Inputs) *appsv1.DaemonSet {

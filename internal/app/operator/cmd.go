@@ -126,7 +126,17 @@ func run(ctx context.Context, o Options) error {
 		return err
 	}
 	olm := UnderOLM()
-	mgr, err := newManager(ctx, cfg, s, direct, o, olm)
+	// On OpenShift the speakers need SecurityContextConstraints of their
+	// own; a registry+v1 bundle cannot ship one, so the operator makes it.
+	scc, err := operator.SecurityContextConstraintsServed(direct.RESTMapper())
+	if err != nil {
+		return err
+	}
+	settings := render.Settings{
+		Namespace: o.Namespace, Image: o.Image, ControllerImage: o.ControllerImage, SpeakerImage: o.SpeakerImage,
+		ProxyEnv: proxy.ReadProxyVarsFromEnv(), SecurityContextConstraints: scc,
+	}
+	mgr, err := newManager(ctx, cfg, s, direct, o, settings, olm)
 	if err != nil {
 		return err
 	}
@@ -134,10 +144,7 @@ func run(ctx context.Context, o Options) error {
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorderFor("openelb-operator"),
-		Settings: render.Settings{
-			Namespace: o.Namespace, Image: o.Image, ControllerImage: o.ControllerImage, SpeakerImage: o.SpeakerImage,
-			ProxyEnv: proxy.ReadProxyVarsFromEnv(),
-		},
+		Settings:  settings,
 	}
 	if olm {
 		// operator-lib reads the OperatorCondition's name from the
@@ -159,16 +166,16 @@ func run(ctx context.Context, o Options) error {
 	if err := mgr.AddReadyzCheck("readyz", ready); err != nil {
 		return err
 	}
-	log.Info("Starting operator", "version", version.Version, "namespace", o.Namespace, "olm", olm, "image", o.Image)
+	log.Info("Starting operator", "version", version.Version, "namespace", o.Namespace, "olm", olm, "image", o.Image, "securityContextConstraints", scc)
 	return mgr.Start(ctx)
 }
 
 // newManager creates the manager; with the webhook port set it serves the
 // conversion webhook, with a certificate of its own outside OLM.
-func newManager(ctx context.Context, cfg *rest.Config, s *runtime.Scheme, direct client.Client, o Options, olm bool) (ctrl.Manager, error) {
+func newManager(ctx context.Context, cfg *rest.Config, s *runtime.Scheme, direct client.Client, o Options, settings render.Settings, olm bool) (ctrl.Manager, error) {
 	opts := ctrl.Options{
 		Scheme:                  s,
-		Cache:                   operator.CacheOptions(o.Namespace),
+		Cache:                   operator.CacheOptionsFor(settings),
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress:  o.ProbeAddr,
 		LeaderElection:          o.LeaderElect,
