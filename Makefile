@@ -104,6 +104,10 @@ bench-bgp: build controlplane ## Measure BGP mode (root): 1,000 and 10,000 route
 	$(GO) test -tags e2e -run '^$$' -bench BGP -benchtime 1x -count 1 -timeout 40m -v ./test/e2e/ | grep -v 'lab: started'
 	$(GO) test -run '^$$' -bench Engine -benchtime 1x -count 1 ./speaker/bgp/
 
+.PHONY: bench-vip
+bench-vip: build controlplane ## Measure VIP mode (root): failover of a vip address, graceful and hard, at 1 s and 100 ms advertisement intervals, 20 runs each (see docs/performance.md).
+	$(GO) test -tags e2e -run '^$$' -bench VIPFailover -benchtime 20x -count 1 -timeout 40m -v ./test/e2e/ | grep -v 'lab: started'
+
 .PHONY: bench-layer2
 bench-layer2: build controlplane ## Measure layer2 mode (root): failover SIGKILL/SIGTERM/link down x20 each, speakers with 1,000 addresses (RSS, CPU, API requests/min) (see docs/performance.md).
 	$(GO) test -tags e2e -run '^$$' -bench Layer2Failover -benchtime 20x -count 1 -timeout 30m -v ./test/e2e/ | grep -v 'lab: started'

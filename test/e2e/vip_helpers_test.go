@@ -302,9 +302,16 @@ func (v *vipLab) plan() vip.Plan {
 	return rec.Plan
 }
 
-// waitPlanned waits until the recorded plan holds every ip and returns
-// each ip's group.
+// waitPlanned waits until the recorded plan holds every ip in a group of
+// every node (the speakers that start last join the groups a moment
+// later) and returns each ip's group.
 func (v *vipLab) waitPlanned(ips ...netip.Addr) map[netip.Addr]vip.Group {
+	return v.waitPlannedWith(len(v.l.Nodes), ips...)
+}
+
+// waitPlannedWith waits until the recorded plan holds every ip in a group
+// of members nodes.
+func (v *vipLab) waitPlannedWith(members int, ips ...netip.Addr) map[netip.Addr]vip.Group {
 	v.t.Helper()
 	out := map[netip.Addr]vip.Group{}
 	err := lab.WaitFor(v.t.Context(), 20*time.Second, fmt.Sprintf("%v in the vip plan", ips), func(ctx context.Context) (bool, error) {
@@ -318,8 +325,8 @@ func (v *vipLab) waitPlanned(ips ...netip.Addr) map[netip.Addr]vip.Group {
 		}
 		for _, ip := range ips {
 			i := rec.Plan.GroupOf(ip)
-			if i < 0 {
-				return false, fmt.Errorf("%s not planned in %+v", ip, rec.Plan)
+			if i < 0 || len(rec.Plan.Groups[i].Members) != members {
+				return false, fmt.Errorf("%s not planned with %d members in %s", ip, members, recordJSON(rec.Plan))
 			}
 			out[ip] = rec.Plan.Groups[i]
 		}
