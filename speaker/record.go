@@ -157,6 +157,18 @@ func (r *Recorder) Observe(in Inputs, d Desired) {
 	}
 }
 
+// Recheck queues a Service whose announcer annotation changed outside
+// this node's decisions (another speaker wrote it while the speakers'
+// views differed): if this node records it, the worker restores its value.
+func (r *Recorder) Recheck(k types.NamespacedName) {
+	r.mu.Lock()
+	_, ok := r.want[k]
+	r.mu.Unlock()
+	if ok {
+		r.queue.Add(k)
+	}
+}
+
 // NeedLeaderElection: every speaker records its own share.
 func (r *Recorder) NeedLeaderElection() bool { return false }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -103,6 +104,13 @@ func (s *Speaker) SetupWithManager(ctx context.Context, mgr manager.Manager) err
 		UpdateFunc: func(o, n any) {
 			if Relevant(o, n) {
 				s.Poke()
+				return
+			}
+			// Only the announcer annotation changed (another speaker wrote
+			// it): no new decision, but the recorder checks that the value
+			// is still the one this node would write.
+			if svc, ok := n.(*corev1.Service); ok && s.cfg.Recorder != nil {
+				s.cfg.Recorder.Recheck(types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name})
 			}
 		},
 		DeleteFunc: func(any) { s.Poke() },

@@ -213,6 +213,22 @@ func TestSpeakerCore(t *testing.T) {
 		return false
 	})
 
+	// Another speaker (with a different view for a moment) writes its own
+	// value: the recording node restores the right one without waiting for
+	// a new decision.
+	var cur corev1.Service
+	if err := c.Get(ctx, key, &cur); err != nil {
+		t.Fatal(err)
+	}
+	cur.Annotations[networkv1alpha2.AnnotationAnnouncer] = "someone-else"
+	if err := c.Update(ctx, &cur); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the announcer annotation restored", func() bool {
+		var s corev1.Service
+		return c.Get(ctx, key, &s) == nil && s.Annotations[networkv1alpha2.AnnotationAnnouncer] == self
+	})
+
 	// Self NotReady: the address moves to the next node at once.
 	var n corev1.Node
 	if err := c.Get(ctx, client.ObjectKey{Name: self}, &n); err != nil {

@@ -312,7 +312,7 @@ func (p *prober) loop() {
 		case <-t.C:
 		}
 		p.mu.Lock()
-		p.closeRound(p.round - 2) // answers arrive within a round; keep one spare
+		p.closeRound(p.round - 3) // answers arrive within a round; keep two spare for a loaded machine
 		p.round++
 		r := p.round
 		ips := slices.Clone(p.ips)
@@ -388,12 +388,12 @@ func (p *prober) closeRound(r int) {
 	delete(p.answers, r)
 }
 
-// Mark returns a round from just before now (three rounds back), to read
+// Mark returns a round from just before now (the last closed one), to read
 // the history from: its answers show the state before what follows.
 func (p *prober) Mark() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.round - 3
+	return p.round - 4
 }
 
 // Last returns the MACs that answered ip in the latest closed round, if
