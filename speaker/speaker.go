@@ -225,17 +225,38 @@ func (s *Speaker) shutdown() error {
 	s.log.Info("Speaker stopping: handing over")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	var errs []error
-	for _, b := range s.cfg.Backends {
-		if err := b.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("shutdown %s: %w", b.Protocol(), err))
-		}
+	// Back-ends stop concurrently: a slow one (BGP closing sessions,
+	// keepalived exiting) must not delay the layer2 handover. The other
+	// speakers learn that this one leaves as soon as the layer2 back-end
+	// (if any) stopped answering, so that two nodes never answer at once.
+	errs := make([]error, len(s.cfg.Backends))
+	var wg sync.WaitGroup
+	l2done := make(chan struct{})
+	l2 := false
+	for i, b := range s.cfg.Backends {
+		isL2 := b.Protocol() == networkv1alpha2.ProtocolLayer2
+		l2 = l2 || isL2
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if isL2 {
+				defer close(l2done)
+			}
+			if err := b.Shutdown(ctx); err != nil {
+				errs[i] = fmt.Errorf("shutdown %s: %w", b.Protocol(), err)
+			}
+		}()
 	}
+	if !l2 {
+		close(l2done)
+	}
+	<-l2done
 	if s.cfg.Liveness != nil {
 		if err := s.cfg.Liveness.Leave(s.cfg.LeaveTimeout); err != nil {
 			s.log.Info("Leave not acknowledged by every peer", "reason", err.Error())
 		}
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 

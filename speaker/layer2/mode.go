@@ -148,6 +148,8 @@ func (m *Mode) Apply(_ context.Context, s speaker.State) error {
 			m.owned[a.IP] = a.Interface
 			if ifn != a.Interface {
 				m.log.Info("Layer2 address moves to another interface", "ip", a.IP.String(), "from", ifn, "to", a.Interface)
+				metrics.Announcing.DeleteLabelValues(a.IP.String(), a.Eip, networkv1alpha2.ProtocolLayer2, ifn)
+				metrics.Announcing.WithLabelValues(a.IP.String(), a.Eip, networkv1alpha2.ProtocolLayer2, a.Interface).Set(1)
 			}
 			continue
 		}
