@@ -39,9 +39,9 @@ const (
 	seedIfaceTo   = "interface: eth0"
 )
 
-// speakerArgs: the BGP back-end is issue 7; this build's speaker refuses
-// to start with a mode it cannot serve, so the lab's default
-// --enable-bgp=true is overridden.
+// speakerArgs: the layer2 scenarios run the speakers with layer2 alone
+// (the lab's default also enables BGP), so that they and their figures
+// concern layer2 only.
 var speakerArgs = lab.RoleOptions{Args: []string{"--enable-bgp=false"}}
 
 func seedManifests(t testing.TB) (eip, svc string) {
