@@ -55,13 +55,23 @@ func SpeakerClusterRules() []rbacv1.PolicyRule {
 	}
 }
 
+// VIPRecordName is the ConfigMap in which the vip speakers record their
+// VRRP plan (speaker/vip RecordName).
+const VIPRecordName = "openelb-vip-groups"
+
 // SpeakerNamespaceRules are the speakers' permissions in the install
 // namespace: Secrets (BGP passwords) and ConfigMaps (BGP policy) there only;
-// no operand reads Secrets elsewhere.
+// no operand reads Secrets elsewhere. The vip record is created by the
+// speakers and updated by name (also with vip off: a speaker removes its
+// entry when vip is turned off).
 func SpeakerNamespaceRules() []rbacv1.PolicyRule {
+	vipRecord := rule(core, []string{"configmaps"}, write)
+	vipRecord.ResourceNames = []string{VIPRecordName}
 	return []rbacv1.PolicyRule{
 		rule(core, []string{"secrets"}, read),
 		rule(core, []string{"configmaps"}, read),
+		rule(core, []string{"configmaps"}, []string{"create"}),
+		vipRecord,
 	}
 }
 

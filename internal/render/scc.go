@@ -1,6 +1,9 @@
 package render
 
 import (
+	"slices"
+
+	appsv1 "k8s.io/api/apps/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -35,8 +38,21 @@ func SpeakerSCCRule() rbacv1.PolicyRule {
 // read-only root file system, RuntimeDefault seccomp and only the volume
 // kinds the pod uses. Priority 0 (as the built-in SCCs without a
 // priority): among the SCCs a user may use, a pod that fits a more
-// restrictive one is never admitted under this one.
-func speakerSCC() *unstructured.Unstructured {
+// restrictive one is never admitted under this one. The allowed
+// capabilities are those the pod's containers add (vip's keepalived
+// container adds SYS_NICE).
+func speakerSCC(ds *appsv1.DaemonSet) *unstructured.Unstructured {
+	var caps []any
+	for _, c := range ds.Spec.Template.Spec.Containers {
+		if c.SecurityContext == nil || c.SecurityContext.Capabilities == nil {
+			continue
+		}
+		for _, a := range c.SecurityContext.Capabilities.Add {
+			if !slices.Contains(caps, any(string(a))) {
+				caps = append(caps, string(a))
+			}
+		}
+	}
 	u := &unstructured.Unstructured{Object: map[string]any{
 		"allowHostDirVolumePlugin": false,
 		"allowHostIPC":             false,
@@ -45,7 +61,7 @@ func speakerSCC() *unstructured.Unstructured {
 		"allowHostPorts":           true,
 		"allowPrivilegeEscalation": false,
 		"allowPrivilegedContainer": false,
-		"allowedCapabilities":      []any{"NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE"},
+		"allowedCapabilities":      caps,
 		"defaultAddCapabilities":   []any{},
 		"requiredDropCapabilities": []any{"ALL"},
 		"fsGroup":                  map[string]any{"type": "RunAsAny"},

@@ -88,6 +88,8 @@ func SpeakerArgs(elb *operatorv1alpha1.OpenELB) []string {
 		if s.VIP.Multicast {
 			args = append(args, "--vip-multicast")
 		}
+		// keepalived runs in the pod's keepalived container (0009).
+		args = append(args, "--keepalived-sidecar")
 	}
 	return append(args,
 		"--liveness-port="+strconv.Itoa(int(SpeakerLivenessPort(elb))),
@@ -122,7 +124,7 @@ func speakerObjects(elb *operatorv1alpha1.OpenELB, in Inputs) []Object {
 		clusterRoleBinding(SpeakerName, ns, ComponentSpeaker),
 	}
 	if in.SecurityContextConstraints {
-		objs = append(objs, speakerSCC())
+		objs = append(objs, speakerSCC(speakerDaemonSet(elb, in)))
 	}
 	return append(objs,
 		speakerRole(ns, in.SecurityContextConstraints),
@@ -199,7 +201,7 @@ func speakerDaemonSet(elb *operatorv1alpha1.OpenELB, in Inputs) *appsv1.DaemonSe
 					SecurityContext: &corev1.PodSecurityContext{
 						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 					},
-					Containers: []corev1.Container{{
+					Containers: append([]corev1.Container{{
 						Name:            "speaker",
 						Image:           speakerImage(elb, in.Settings),
 						ImagePullPolicy: elb.Spec.Images.PullPolicy,
@@ -227,10 +229,52 @@ func speakerDaemonSet(elb *operatorv1alpha1.OpenELB, in Inputs) *appsv1.DaemonSe
 							{Name: "run", MountPath: SpeakerRunDir},
 							{Name: "tmp", MountPath: "/tmp"},
 						},
-					}},
+					}}, keepalivedSidecar(elb, in)...),
 					Volumes: []corev1.Volume{emptyDir("run"), emptyDir("tmp")},
 				},
 			},
 		},
 	}
+}
+
+// KeepalivedContainerName is the speaker pods' keepalived sidecar in vip
+// mode: `openelb speaker keepalived` supervises keepalived on the shared
+// run dir, so that a speaker container restart leaves keepalived and the
+// VRRP masters where they are (docs/design/0009-vip.md).
+const KeepalivedContainerName = "keepalived"
+
+// keepalivedSidecar returns the keepalived container when vip is enabled:
+// NET_ADMIN for the addresses, NET_RAW for VRRP, SYS_NICE for real-time
+// scheduling of the VRRP process.
+func keepalivedSidecar(elb *operatorv1alpha1.OpenELB, in Inputs) []corev1.Container {
+	if _, _, vip := Modes(elb); !vip {
+		return nil
+	}
+	return []corev1.Container{{
+		Name:            KeepalivedContainerName,
+		Image:           speakerImage(elb, in.Settings),
+		ImagePullPolicy: elb.Spec.Images.PullPolicy,
+		Args:            append(append([]string{"speaker", "keepalived"}, logArgs(elb)...), "--run-dir="+SpeakerRunDir),
+		Env: []corev1.EnvVar{{Name: "NODE_NAME", ValueFrom: &corev1.EnvVarSource{
+			FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "spec.nodeName"}}}},
+		Resources: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")},
+			Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("128Mi")},
+		},
+		SecurityContext: &corev1.SecurityContext{
+			RunAsUser:                ptr[int64](0),
+			RunAsNonRoot:             ptr(false),
+			Privileged:               ptr(false),
+			AllowPrivilegeEscalation: ptr(false),
+			ReadOnlyRootFilesystem:   ptr(true),
+			Capabilities: &corev1.Capabilities{
+				Add:  []corev1.Capability{"NET_ADMIN", "NET_RAW", "SYS_NICE"},
+				Drop: []corev1.Capability{"ALL"},
+			},
+		},
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: "run", MountPath: SpeakerRunDir},
+			{Name: "tmp", MountPath: "/tmp"},
+		},
+	}}
 }
