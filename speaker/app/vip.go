@@ -36,7 +36,7 @@ func newVIP(d Deps) (speaker.Backend, error) {
 	cfg := vip.Config{
 		Node: d.NodeName, Namespace: d.Namespace, RunDir: d.RunDir, Keepalived: path,
 		AdvertInterval: d.VIPAdvertInterval, Multicast: d.VIPMulticast, Sidecar: d.KeepalivedSidecar,
-		Netx: d.Netx, Events: d.Manager.GetEventRecorderFor("openelb-speaker"),
+		Netx: d.Netx, Events: d.Manager.GetEventRecorderFor("openelb-speaker"), ListenAdverts: true,
 	}
 	if d.Liveness != nil {
 		cfg.Synced = d.Liveness.Synced

@@ -73,10 +73,10 @@ type Config struct {
 	// Poll is how often the supervisor status and the addresses held are
 	// read besides change notifications (500 ms).
 	Poll time.Duration
-	// Foreign, when set, lists VRRP routers of other systems seen on this
-	// node (the advert listener).
-	Foreign func() []Foreign
-	Now     func() time.Time
+	// ListenAdverts runs the VRRP listener that detects other VRRP routers
+	// on this node's vip interfaces (their VRIDs are then reserved).
+	ListenAdverts bool
+	Now           func() time.Time
 }
 
 // Backend is the speaker.Backend of the vip protocol.
@@ -86,11 +86,13 @@ type Backend struct {
 	reader client.Reader
 	writer client.Client
 	sup    *Supervisor
+	watch  *Watch
 	poke   chan struct{}
 
 	mu      sync.Mutex
 	state   *speaker.State
 	plan    Plan
+	ifaces  []string
 	shut    bool
 	stopSup context.CancelFunc
 	supDone chan struct{}
@@ -108,6 +110,7 @@ type Backend struct {
 	unplanned     map[netip.Addr]string
 	retry         *time.Timer
 	backoff       time.Duration
+	reported      map[Foreign]bool
 }
 
 type heldAddr struct {
@@ -143,7 +146,11 @@ func NewBackend(cfg Config, log logr.Logger) *Backend {
 			return CheckConfig(ctx, cfg.Keepalived, cfg.RunDir, conf)
 		}
 	}
-	b := &Backend{cfg: cfg, log: log, poke: make(chan struct{}, 1), held: map[netip.Addr]heldAddr{}}
+	b := &Backend{cfg: cfg, log: log, poke: make(chan struct{}, 1), held: map[netip.Addr]heldAddr{}, reported: map[Foreign]bool{}}
+	b.watch = NewWatch(func(f Foreign) {
+		b.log.Info("Foreign VRRP router seen", "interface", f.Interface, "family", f.Family, "vrid", f.VRID, "source", f.Source.String())
+		b.Poke()
+	})
 	if !cfg.Sidecar {
 		b.sup = NewSupervisor(SupervisorConfig{RunDir: cfg.RunDir, Keepalived: cfg.Keepalived, ConfigID: cfg.Node,
 			Runner: cfg.Runner, Addrs: cfg.Addrs}, log.WithName("keepalived"))
@@ -267,6 +274,13 @@ func (b *Backend) Run(ctx context.Context) {
 			b.log.Error(err, "Cannot watch addresses; relying on polling")
 		}
 	}()
+	if b.cfg.ListenAdverts {
+		go func() {
+			if err := Listen(ctx, b.watch, b.vipInterfaces, b.log.WithName("listener")); err != nil {
+				b.log.Error(err, "No detection of other VRRP routers")
+			}
+		}()
+	}
 	tick := time.NewTicker(b.cfg.Poll)
 	defer tick.Stop()
 	b.retry = time.NewTimer(time.Hour)
@@ -355,6 +369,7 @@ func (b *Backend) sync(ctx context.Context) error {
 			service[ip] = true
 		}
 	}
+	b.know(*st, snap, rec)
 	var errs []error
 	// 1. Publish this node's addresses (and foreign routers seen).
 	entry := b.ownEntry(*st, snap, rec.Nodes[b.cfg.Node])
@@ -402,6 +417,7 @@ func (b *Backend) sync(ctx context.Context) error {
 	b.mu.Lock()
 	b.plan = rec.Plan
 	b.mu.Unlock()
+	b.reportForeign(ctx, rec.Plan)
 	// 3. This node's keepalived configuration.
 	cfg, warnings := Local(LocalInput{Self: b.cfg.Node, Plan: rec.Plan, State: *st, Directory: rec.Directory(),
 		Links: snap.Links, AdvertInterval: b.cfg.AdvertInterval, Multicast: b.cfg.Multicast})
@@ -496,10 +512,88 @@ func (b *Backend) ownEntry(st speaker.State, snap netx.Snapshot, old NodeEntry) 
 	if len(e.Addrs) == 0 {
 		e.Addrs = nil
 	}
-	if b.cfg.Foreign != nil {
-		e.Foreign = mergeForeign(old.Foreign, b.cfg.Foreign(), b.cfg.Now())
-	}
+	e.Foreign = mergeForeign(old.Foreign, b.watch.Foreign(), b.cfg.Now())
 	return e
+}
+
+// know tells the advert watch what is ours (every node address known, the
+// service addresses) and remembers the vip interfaces to listen on.
+func (b *Backend) know(st speaker.State, snap netx.Snapshot, rec Record) {
+	nodes := map[netip.Addr]bool{}
+	for _, n := range st.Nodes {
+		for _, a := range n.Addresses {
+			nodes[a] = true
+		}
+	}
+	for _, byIface := range rec.Directory() {
+		for _, as := range byIface {
+			for _, a := range as {
+				nodes[a] = true
+			}
+		}
+	}
+	for _, l := range snap.Links {
+		for _, p := range l.Prefixes {
+			nodes[p.Addr()] = true
+		}
+	}
+	service := map[netip.Addr]bool{}
+	for _, a := range st.Announcements {
+		service[a.IP] = true
+	}
+	for _, g := range rec.Plan.Groups {
+		for _, ip := range g.IPs {
+			service[ip] = true
+		}
+	}
+	b.watch.Known(nodes, service)
+	var ifaces []string
+	for _, f := range st.Nodes[b.cfg.Node].Facts {
+		if f.OK && f.Interface != "" && !slices.Contains(ifaces, f.Interface) {
+			ifaces = append(ifaces, f.Interface)
+		}
+	}
+	b.mu.Lock()
+	b.ifaces = ifaces
+	b.mu.Unlock()
+}
+
+func (b *Backend) vipInterfaces() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.ifaces)
+}
+
+// reportForeign records an Event on the Node for each foreign VRRP router
+// this node sees for the first time: a warning when it uses a VRID of the
+// plan (the writer moves that group), for information otherwise.
+func (b *Backend) reportForeign(ctx context.Context, plan Plan) {
+	current := b.watch.Foreign()
+	for f := range b.reported {
+		if !slices.Contains(current, f) {
+			delete(b.reported, f) // expired: report it again if it returns
+		}
+	}
+	for _, f := range current {
+		if b.reported[f] {
+			continue
+		}
+		b.reported[f] = true
+		clash := false
+		for _, g := range plan.Groups {
+			if g.VRID == f.VRID && slices.Contains(g.Spaces(), Space{Family: f.Family, Interface: f.Interface}) {
+				clash = true
+			}
+		}
+		if clash {
+			b.nodeEvent(ctx, corev1.EventTypeWarning, ReasonForeign,
+				"VRRP router %s, not an openelb speaker, uses VRID %d on %s (IPv%d), as openelb does: the VRID is reserved and openelb's group moves to another",
+				f.Source, f.VRID, f.Interface, f.Family)
+		} else {
+			b.nodeEvent(ctx, corev1.EventTypeNormal, ReasonForeign,
+				"VRRP router %s, not an openelb speaker, uses VRID %d on %s (IPv%d): openelb will not use that VRID there", f.Source, f.VRID, f.Interface, f.Family)
+		}
+	}
 }
 
 // mergeForeign keeps the first sighting time of routers still seen,
