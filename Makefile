@@ -26,6 +26,19 @@ export KUBEBUILDER_ASSETS
 
 TEST_TIMEOUT ?= 25m
 
+# OLM bundle and catalog (docs/design/0010-bundle.md). BUNDLE_CREATED_AT is
+# the CSV's createdAt, fixed so that `make bundle` is reproducible: set it to
+# the release date together with VERSION (and BUNDLE_REPLACES to the
+# previous CSV once there is one).
+BUNDLE_CREATED_AT ?= 2026-11-23T00:00:00Z
+BUNDLE_CHANNELS ?= stable
+BUNDLE_DEFAULT_CHANNEL ?= stable
+BUNDLE_REPLACES ?=
+OPENSHIFT_VERSIONS ?= v4.18
+BUNDLE_IMG ?= ghcr.io/openelb/openelb-operator-bundle:v$(VERSION)
+CATALOG_IMG ?= ghcr.io/openelb/openelb-operator-catalog:v$(VERSION)
+OPM := $(BIN)/opm
+
 .PHONY: all
 all: build
 
@@ -57,12 +70,13 @@ vet: ## Run go vet (all build tags used by tests).
 	$(GO) vet -tags e2e ./...
 
 .PHONY: verify
-verify: generate manifests ## Fail when generated files, formatting or go.mod differ from a fresh generation.
+verify: generate manifests bundle catalog ## Fail when generated files (CRDs, RBAC, bundle, catalog), formatting or go.mod differ from a fresh generation.
 	@test -z "$$(gofmt -l $$(git ls-files -co --exclude-standard -- '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files -co --exclude-standard -- '*.go'); exit 1; }
 	@! grep -rn "”" api config --include=*.go --include=*.yaml || { echo "gofmt turned '' into ” in a kubebuilder marker: write CEL rules without ''"; exit 1; }
 	$(GO) mod tidy
+	cd hack/bundlecheck && $(GO) mod tidy
 	@git add -N . >/dev/null 2>&1 || true
-	@git diff --exit-code -- api config go.mod go.sum bundle || { echo "generated files are stale: run 'make generate manifests' (and 'go mod tidy') and commit"; exit 1; }
+	@git diff --exit-code -- api config go.mod go.sum bundle bundle.Dockerfile catalog catalog.Dockerfile hack/bundlecheck/go.mod hack/bundlecheck/go.sum || { echo "generated files are stale: run 'make generate manifests bundle catalog' (and 'go mod tidy') and commit"; exit 1; }
 	$(MAKE) vet
 
 ##@ Build
@@ -87,9 +101,14 @@ test: controlplane ## Run every test: unit, envtest (real kube-apiserver + etcd)
 	$(MAKE) test-e2e
 
 .PHONY: test-unit
-test-unit: controlplane ## Run unit and envtest suites.
+test-unit: controlplane ## Run unit and envtest suites, and the offline OLM bundle and catalog check.
 	@echo "envtest assets: KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS)"
 	$(GO) test -timeout $(TEST_TIMEOUT) -count=1 ./...
+	$(MAKE) test-bundle
+
+.PHONY: test-bundle
+test-bundle: opm ## Validate bundle/ and catalog/ offline: operator-framework validators, examples against the CRD schemas, descriptors, labels, opm validate (hack/bundlecheck).
+	cd hack/bundlecheck && OPM=$(OPM) $(GO) test -timeout $(TEST_TIMEOUT) -count=1 ./...
 
 .PHONY: test-e2e
 test-e2e: controlplane ## Run the network-namespace lab scenarios (root; under CI=true a non-root run or a missing tool fails). LAB_KEEP=1 keeps run dirs.
@@ -131,6 +150,27 @@ run: build controlplane ## Run the operator against $$KUBECONFIG, or against a l
 	$(GO) build -o $(BIN)/localcluster ./hack/localcluster
 	$(BIN)/localcluster -- $(BIN)/openelb operator --log-format=console --metrics-bind-address=0 --health-probe-bind-address=:18081
 
+##@ OLM bundle and catalog
+
+.PHONY: bundle
+bundle: manifests $(KUBECTL) ## Generate the OLM bundle (bundle/, bundle.Dockerfile) from config/ with hack/bundlegen (deterministic; committed).
+	$(KUSTOMIZE) config/manifests | $(GO) run ./hack/bundlegen --version $(VERSION) --image $(IMG) \
+		--created-at $(BUNDLE_CREATED_AT) --channels $(BUNDLE_CHANNELS) --default-channel $(BUNDLE_DEFAULT_CHANNEL) \
+		--replaces '$(BUNDLE_REPLACES)' --openshift-versions '$(OPENSHIFT_VERSIONS)'
+
+.PHONY: catalog
+catalog: opm ## Render the file-based catalog (catalog/, catalog.Dockerfile) from bundle/ with opm and validate it (committed).
+	OPM=$(OPM) PACKAGE=openelb-operator VERSION=$(VERSION) CHANNEL=$(BUNDLE_DEFAULT_CHANNEL) \
+		BUNDLE_IMG=$(BUNDLE_IMG) REPLACES='$(BUNDLE_REPLACES)' hack/catalog.sh
+
+.PHONY: bundle-build
+bundle-build: ## Build the bundle image BUNDLE_IMG (needs a container engine).
+	docker build -f bundle.Dockerfile -t $(BUNDLE_IMG) .
+
+.PHONY: catalog-build
+catalog-build: ## Build the catalog image CATALOG_IMG (needs a container engine).
+	docker build -f catalog.Dockerfile -t $(CATALOG_IMG) .
+
 ##@ Deployment (clusters without OLM)
 
 .PHONY: install
@@ -157,3 +197,7 @@ $(CONTROLLER_GEN):
 
 $(KUBECTL):
 	hack/build-controlplane.sh kubectl
+
+.PHONY: opm
+opm: ## Build opm v1.60.0 into bin/ (cached: not rebuilt when present).
+	hack/build-opm.sh
