@@ -192,8 +192,7 @@ func (b *Backend) Apply(ctx context.Context, s speaker.State) error {
 	v := b.engine.Version()
 	err := b.engine.SetRoutes(ctx, Routes(s, b.routeAttrs(ctx, s)))
 	if b.engine.Version() != v {
-		// Advertised counts are an O(routes) walk in gobgp: only after a change.
-		announcedRoutes.Set(float64(len(b.engine.Advertised())))
+		announcedRoutes.Set(float64(b.engine.AdvertisedCount()))
 		b.advDirty.Store(true)
 		b.pokeStatus()
 	}
@@ -270,6 +269,7 @@ func (b *Backend) Shutdown(ctx context.Context) error {
 	b.engine.Stop(ctx, graceful)
 	b.log.Info("BGP stopped", "gracefulRestart", graceful)
 	running.Set(0)
+	announcedRoutes.Set(0)
 	if b.reader == nil {
 		return nil
 	}
@@ -330,6 +330,8 @@ func (b *Backend) configure(ctx context.Context) error {
 	}
 	c := Translate(in)
 	err = b.engine.Configure(ctx, c)
+	// Routes known before BGP ran are installed by Configure.
+	announcedRoutes.Set(float64(b.engine.AdvertisedCount()))
 	g := b.engine.Running()
 	if g != nil {
 		running.Set(1)

@@ -528,6 +528,13 @@ func (e *Engine) Version() uint64 {
 	return e.version
 }
 
+// AdvertisedCount returns how many routes this node originates (O(1)).
+func (e *Engine) AdvertisedCount() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.paths)
+}
+
 // Advertised returns the routes in gobgp's RIB.
 func (e *Engine) Advertised() map[netip.Prefix]Route {
 	e.mu.Lock()
