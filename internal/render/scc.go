@@ -39,8 +39,7 @@ func SpeakerSCCRule() rbacv1.PolicyRule {
 // kinds the pod uses. Priority 0 (as the built-in SCCs without a
 // priority): among the SCCs a user may use, a pod that fits a more
 // restrictive one is never admitted under this one. The allowed
-// capabilities are those the pod's containers add (vip's keepalived
-// container adds SYS_NICE).
+// capabilities are those the pod's containers add.
 func speakerSCC(ds *appsv1.DaemonSet) *unstructured.Unstructured {
 	var caps []any
 	for _, c := range ds.Spec.Template.Spec.Containers {

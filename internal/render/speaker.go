@@ -244,8 +244,7 @@ func speakerDaemonSet(elb *operatorv1alpha1.OpenELB, in Inputs) *appsv1.DaemonSe
 const KeepalivedContainerName = "keepalived"
 
 // keepalivedSidecar returns the keepalived container when vip is enabled:
-// NET_ADMIN for the addresses, NET_RAW for VRRP, SYS_NICE for real-time
-// scheduling of the VRRP process.
+// NET_ADMIN for the addresses and NET_RAW for VRRP, nothing else.
 func keepalivedSidecar(elb *operatorv1alpha1.OpenELB, in Inputs) []corev1.Container {
 	if _, _, vip := Modes(elb); !vip {
 		return nil
@@ -268,7 +267,7 @@ func keepalivedSidecar(elb *operatorv1alpha1.OpenELB, in Inputs) []corev1.Contai
 			AllowPrivilegeEscalation: ptr(false),
 			ReadOnlyRootFilesystem:   ptr(true),
 			Capabilities: &corev1.Capabilities{
-				Add:  []corev1.Capability{"NET_ADMIN", "NET_RAW", "SYS_NICE"},
+				Add:  []corev1.Capability{"NET_ADMIN", "NET_RAW"},
 				Drop: []corev1.Capability{"ALL"},
 			},
 		},

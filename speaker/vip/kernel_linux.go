@@ -50,6 +50,9 @@ func (c *child) Done() <-chan struct{}           { return c.done }
 func (c *child) Err() error                      { return c.err }
 func (c *child) Signal(sig syscall.Signal) error { return signalPID(c.pid, sig, c.done) }
 
+// SignalGroup implements Process: the child leads its own session.
+func (c *child) SignalGroup(sig syscall.Signal) error { return signalPID(-c.pid, sig, c.done) }
+
 // Start implements Runner: keepalived runs in its own session with the
 // caller's stderr as its log, and gets SIGTERM (a graceful handover) if the
 // caller dies. The parent-death signal belongs to the thread that forked,
@@ -86,6 +89,15 @@ func (f *foreign) PID() int                        { return f.pid }
 func (f *foreign) Done() <-chan struct{}           { return f.done }
 func (f *foreign) Err() error                      { return nil }
 func (f *foreign) Signal(sig syscall.Signal) error { return signalPID(f.pid, sig, f.done) }
+
+// SignalGroup implements Process: the group when the process leads one
+// (a keepalived we started), else the process alone.
+func (f *foreign) SignalGroup(sig syscall.Signal) error {
+	if pgid, err := syscall.Getpgid(f.pid); err == nil && pgid == f.pid {
+		return signalPID(-f.pid, sig, f.done)
+	}
+	return f.Signal(sig)
+}
 
 // Find implements Runner.
 func (Kernel) Find(pidFile, configPath string) (Process, bool) {
@@ -187,6 +199,7 @@ func watchExit(pid int, done chan struct{}) {
 	}
 }
 
+// signalPID signals pid (a process group when negative) unless done.
 func signalPID(pid int, sig syscall.Signal, done <-chan struct{}) error {
 	select {
 	case <-done:

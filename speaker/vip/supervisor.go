@@ -72,6 +72,11 @@ type Status struct {
 type Process interface {
 	PID() int
 	Signal(sig syscall.Signal) error
+	// SignalGroup sends sig to the process and its children (keepalived's
+	// process group): the VRRP child, which runs with real-time priority,
+	// hands over at once instead of waiting for its parent to pass the
+	// signal on.
+	SignalGroup(sig syscall.Signal) error
 	// Done is closed once the process has exited.
 	Done() <-chan struct{}
 	// Err describes how it ended, once Done is closed (nil: status 0).
@@ -287,14 +292,14 @@ func (s *Supervisor) restartIn(d time.Duration, _ string) (<-chan time.Time, tim
 // stop sends SIGTERM and waits StopGrace, then SIGKILL.
 func (s *Supervisor) stop(p Process) {
 	s.log.Info("Stopping keepalived", "pid", p.PID())
-	_ = p.Signal(syscall.SIGTERM)
+	_ = p.SignalGroup(syscall.SIGTERM)
 	select {
 	case <-p.Done():
 		return
 	case <-time.After(s.cfg.StopGrace):
 	}
 	s.log.Info("keepalived ignored SIGTERM; killing it", "pid", p.PID(), "after", s.cfg.StopGrace.String())
-	_ = p.Signal(syscall.SIGKILL)
+	_ = p.SignalGroup(syscall.SIGKILL)
 	select {
 	case <-p.Done():
 	case <-time.After(s.cfg.StopGrace):

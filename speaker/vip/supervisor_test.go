@@ -45,6 +45,8 @@ func (p *fakeProc) Signal(sig syscall.Signal) error {
 	return nil
 }
 
+func (p *fakeProc) SignalGroup(sig syscall.Signal) error { return p.Signal(sig) }
+
 func (p *fakeProc) crash() {
 	p.mu.Lock()
 	defer p.mu.Unlock()

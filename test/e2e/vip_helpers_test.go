@@ -514,6 +514,12 @@ func (v *vipLab) waitReaches(ip netip.Addr, node string) {
 		return got == node, fmt.Errorf("reached %q (%v)", got, err)
 	})
 	if err != nil {
+		for _, n := range v.l.Nodes {
+			out, _ := n.NS.Run(context.Background(), "sh", "-c", "ip -br addr; ip neigh; ss -ltn; sysctl net.ipv4.conf.all.arp_ignore net.ipv4.conf.eth0.arp_ignore net.ipv4.ip_forward")
+			v.t.Logf("diagnostics of %s:\n%s", n.Name, out)
+		}
+		out, _ := v.l.Client.Run(context.Background(), "sh", "-c", "ip neigh; timeout 3 tcpdump -nn -e -i eth0 -c 20 2>&1 & sleep 0.2; curl -m 2 -s http://"+ip.String()+"/; wait")
+		v.t.Logf("diagnostics of the client (neighbours, one request traced):\n%s", out)
 		v.t.Fatal(err)
 	}
 }

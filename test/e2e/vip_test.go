@@ -37,6 +37,7 @@ func TestVIP(t *testing.T) {
 		{"b_keepalived_killed", s.keepalivedKilled},
 		{"c_link_down", s.linkDown},
 		{"d_two_interfaces", s.twoInterfaces},
+		{"d_foreign_router", s.foreignRouter},
 		{"f_speaker_restart", s.speakerRestart},
 		{"e_disable", s.disable},
 	}
@@ -259,18 +260,93 @@ func (s *vipScenario) twoInterfaces(t *testing.T) {
 	t.Logf("d: %d groups: %s", len(plan.Groups), recordJSON(plan))
 }
 
+// d (collisions): another VRRP router appears on the LAN with the VRID of
+// vip-svc's group: the speakers see its advertisements, record it, the
+// writer moves the group to a free VRID, a Warning Event names the
+// router, and the address ends on its master again.
+func (s *vipScenario) foreignRouter(t *testing.T) {
+	v := s.v
+	g := v.waitPlanned(s.ip)[s.ip]
+	dir := filepath.Join(v.l.RunDir, "foreign-vrrp")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := fmt.Sprintf(`global_defs {
+  router_id foreign
+  vrrp_version 3
+}
+vrrp_instance foreign {
+  state BACKUP
+  interface eth0
+  virtual_router_id %d
+  priority 100
+  advert_int 1
+  virtual_ipaddress {
+    203.0.113.250/32 dev eth0
+  }
+}
+`, g.VRID)
+	if err := os.WriteFile(filepath.Join(dir, "keepalived.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := v.l.Start(lab.ProcSpec{Name: "client-foreign-keepalived", NS: v.l.Client, Args: []string{"keepalived", "-n", "-P", "-l", "-D", "-G",
+		"-f", filepath.Join(dir, "keepalived.conf"), "-p", filepath.Join(dir, "k.pid"), "-r", filepath.Join(dir, "v.pid"),
+		"-c", filepath.Join(dir, "c.pid"), "-b", filepath.Join(dir, "b.pid"), "-i", "foreign"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Terminate(5 * time.Second)
+	var moved vip.Group
+	err = lab.WaitFor(t.Context(), 30*time.Second, fmt.Sprintf("vip-svc's group off VRID %d", g.VRID), func(context.Context) (bool, error) {
+		moved = v.waitPlanned(s.ip)[s.ip]
+		return moved.VRID != g.VRID, fmt.Errorf("still VRID %d", moved.VRID)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range v.l.Nodes {
+		if _, ok := v.instances(n.Name)[vip.InstanceName("eth0", 4, g.VRID)]; ok {
+			err := lab.WaitFor(t.Context(), 10*time.Second, n.Name+" drops VRID "+fmt.Sprint(g.VRID), func(context.Context) (bool, error) {
+				_, ok := v.instances(n.Name)[vip.InstanceName("eth0", 4, g.VRID)]
+				return !ok, nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	v.waitEvent(s.master, vip.ReasonForeign, fmt.Sprintf("uses VRID %d on eth0", g.VRID))
+	v.waitHolder(s.ip, moved.Members[0].Node, 20*time.Second)
+	v.waitReaches(s.ip, moved.Members[0].Node)
+	for _, other := range v.plan().Groups {
+		if other.VRID == g.VRID && slices.Contains(other.Spaces(), vip.Space{Family: 4, Interface: "eth0"}) {
+			t.Errorf("VRID %d still used on eth0 by %+v", g.VRID, other)
+		}
+	}
+	s.group = moved
+	t.Logf("d: a foreign VRRP router with VRID %d on the LAN moved vip-svc's group to VRID %d", g.VRID, moved.VRID)
+}
+
 // f: restarting speakers (one at a time, masters included) moves no
 // address: keepalived runs on in the sidecar.
 func (s *vipScenario) speakerRestart(t *testing.T) {
 	v := s.v
 	holders := map[netip.Addr]string{}
+	// The scenario before may have reloaded keepalived (new VRIDs): wait
+	// until every address has settled on one holder.
+	settle := time.Now()
 	for _, ip := range s.svcs {
-		h := v.holders(ip)
-		if len(h) != 1 {
-			t.Fatalf("%s held by %v before the restarts", ip, h)
+		var h []string
+		err := lab.WaitFor(t.Context(), 10*time.Second, ip.String()+" held by one node", func(context.Context) (bool, error) {
+			h = v.holders(ip)
+			return len(h) == 1, fmt.Errorf("held by %v", h)
+		})
+		if err != nil {
+			t.Fatalf("before the restarts: %v", err)
 		}
 		holders[ip] = h[0]
 	}
+	t.Logf("f: every address on one holder %v after the previous scenario", time.Since(settle).Round(time.Millisecond))
 	pids := map[string]int{}
 	for _, n := range s.nodes() {
 		pids[n] = v.status(n).PID
