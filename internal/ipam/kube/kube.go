@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	networkv1alpha2 "github.com/openelb/openelb-operator/api/network/v1alpha2"
 	"github.com/openelb/openelb-operator/internal/ipam"
@@ -271,7 +272,12 @@ func Patch(svc *corev1.Service, d Desired) []byte {
 	}
 	var from, label any
 	if len(pools) > 0 {
-		from, label = strings.Join(pools, ","), pools[0]
+		from = strings.Join(pools, ",")
+		// The label is OpenELB's marker; an Eip name longer than a label
+		// value may be (63) is recorded by the annotation alone.
+		if len(validation.IsValidLabelValue(pools[0])) == 0 {
+			label = pools[0]
+		}
 	}
 	if ann := setOrDelete(svc.Annotations, networkv1alpha2.AnnotationAllocatedFrom, from); ann != nil {
 		meta["annotations"] = ann

@@ -206,6 +206,9 @@ func TestPatch(t *testing.T) {
 		{name: "pending: finalizer without address", svc: svc(), d: Desired{Finalizer: true},
 			want: `{"metadata":{"finalizers":["finalizer.lb.kubesphere.io/v1alpha1"]}}`},
 		{name: "nothing to release", svc: svc(), d: Desired{}, want: ``},
+		{name: "an Eip name longer than a label value: annotation only", svc: svc(),
+			d:    Desired{Addrs: []ipam.Assigned{{Addr: netip.MustParseAddr("203.0.113.5"), Pool: strings.Repeat("e", 64)}}},
+			want: `{"metadata":{"annotations":{"openelb.kubesphere.io/allocated-from":"` + strings.Repeat("e", 64) + `"}},"status":{"loadBalancer":{"ingress":[{"ip":"203.0.113.5","ipMode":"VIP"}]}}}`},
 	}
 	for _, tt := range tests {
 		got := string(Patch(tt.svc, tt.d))
