@@ -101,10 +101,18 @@ test: controlplane ## Run every test: unit, envtest (real kube-apiserver + etcd)
 	$(MAKE) test-e2e
 
 .PHONY: test-unit
-test-unit: controlplane ## Run unit and envtest suites, and the offline OLM bundle and catalog check.
+test-unit: controlplane ## Run unit and envtest suites, brief fuzzing, and the offline OLM bundle and catalog check.
 	@echo "envtest assets: KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS)"
 	$(GO) test -timeout $(TEST_TIMEOUT) -count=1 ./...
+	$(MAKE) test-fuzz
 	$(MAKE) test-bundle
+
+FUZZTIME ?= 10s
+.PHONY: test-fuzz
+test-fuzz: ## Run every fuzz target briefly (FUZZTIME each, default 10s) on top of its committed seed corpus.
+	@set -e; for t in FuzzParseRange FuzzParseAddrList FuzzParseNameList; do \
+		$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./internal/ipam/; done
+	$(GO) test -run '^$$' -fuzz '^FuzzServiceAnnotations$$' -fuzztime $(FUZZTIME) ./internal/ipam/kube/
 
 .PHONY: test-bundle
 test-bundle: opm ## Validate bundle/ and catalog/ offline: operator-framework validators, examples against the CRD schemas, descriptors, labels, opm validate (hack/bundlecheck).
@@ -132,6 +140,11 @@ bench-layer2: build controlplane ## Measure layer2 mode (root): failover SIGKILL
 	$(GO) test -tags e2e -run '^$$' -bench Layer2Failover -benchtime 20x -count 1 -timeout 30m -v ./test/e2e/ | grep -v 'lab: started'
 	$(GO) test -tags e2e -run '^$$' -bench Layer2Speaker1000 -benchtime 1x -count 1 -timeout 30m -v ./test/e2e/ | grep -v 'lab: started'
 	$(GO) test -run '^$$' -bench 'Compute1000|Rank3' -benchmem -count 1 ./speaker/ ./internal/election/
+
+.PHONY: bench-ipam
+bench-ipam: build controlplane ## Measure the controller (IPAM): 1,000 and 10,000 Services created at once and caught up after a start (time, p50/p99, API writes/Service, RSS), allocator micro-benchmarks (see docs/performance.md).
+	$(GO) run ./test/bench/ipam -openelb $(BIN)/openelb -n $(or $(BENCH_IPAM_N),1000,10000)
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/ipam/
 
 .PHONY: bench-operator
 bench-operator: build controlplane ## Measure the operator: spec change -> DaemonSet and deleted DaemonSet -> recreated (50 runs each), peak RSS (see docs/performance.md).

@@ -27,7 +27,7 @@ var (
 	})
 	apiWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "openelb", Subsystem: "ipam", Name: "api_writes_total",
-		Help: "Successful API writes of the IPAM controllers by resource (services/status, eips, eips/status, configmaps); Events not counted.",
+		Help: "Successful API writes of the IPAM controllers by resource (services/status, eips, eips/status); Events not counted.",
 	}, []string{"resource"})
 )
 

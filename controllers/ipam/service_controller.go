@@ -93,16 +93,17 @@ func (r *ServiceReconciler) serviceHandler() handler.EventHandler {
 	}
 }
 
-// onEip marks the pools for re-reading and re-evaluates pending Services.
+// onEip marks the pools for re-reading and re-evaluates pending Services
+// and those missing an optional family.
 func (r *ServiceReconciler) onEip(context.Context, client.Object) []reconcile.Request {
 	r.Core.MarkPoolsDirty()
-	return requests(r.Core.Alloc.Pending(), "")
+	return requests(append(r.Core.Alloc.Pending(), r.Core.Alloc.Incomplete()...), "")
 }
 
-// pendingIn re-evaluates the pending Services of a Namespace whose labels
-// changed (namespaceSelector).
+// pendingIn re-evaluates the pending and incomplete Services of a
+// Namespace whose labels changed (namespaceSelector).
 func (r *ServiceReconciler) pendingIn(_ context.Context, o client.Object) []reconcile.Request {
-	return requests(r.Core.Alloc.Pending(), o.GetName())
+	return requests(append(r.Core.Alloc.Pending(), r.Core.Alloc.Incomplete()...), o.GetName())
 }
 
 func requests(keys []alloc.ServiceKey, ns string) []reconcile.Request {
@@ -192,7 +193,7 @@ func (r *ServiceReconciler) namespaceLabels(ctx context.Context, name string) (m
 // what the Service no longer shows, and reports.
 func (r *ServiceReconciler) apply(ctx context.Context, svc *corev1.Service, p plan) (ctrl.Result, error) {
 	key := keyOf(svc)
-	r.report(svc, p.problem)
+	r.report(ctx, svc, p.problem)
 	if p.skip {
 		return ctrl.Result{}, nil
 	}
@@ -215,6 +216,7 @@ func (r *ServiceReconciler) apply(ctx context.Context, svc *corev1.Service, p pl
 		apiWrites.WithLabelValues("services/status").Inc()
 		r.Core.written(key, replaced)
 		r.announce(svc, before, p.desired.Addrs)
+		ctrl.LoggerFrom(ctx).V(4).Info("Wrote service", "patch", string(patch))
 	}
 	if p.release {
 		r.Core.forget(key)
@@ -261,8 +263,8 @@ func addrList(as []netip.Addr) string {
 	return strings.Join(parts, ", ")
 }
 
-// report emits one Warning Event per distinct problem and counts it.
-func (r *ServiceReconciler) report(svc *corev1.Service, problem error) {
+// report emits one Warning Event per distinct problem, logs and counts it.
+func (r *ServiceReconciler) report(ctx context.Context, svc *corev1.Service, problem error) {
 	msg := ""
 	if problem != nil {
 		msg = strings.ReplaceAll(problem.Error(), "\n", "; ")
@@ -275,5 +277,6 @@ func (r *ServiceReconciler) report(svc *corev1.Service, problem error) {
 		reason = string(alloc.ReasonInvalid)
 	}
 	assignErrors.WithLabelValues(reason).Inc()
+	ctrl.LoggerFrom(ctx).Info("Service without (all of) its addresses", "reason", reason, "problem", msg)
 	r.Recorder.Event(svc, corev1.EventTypeWarning, reason, msg)
 }

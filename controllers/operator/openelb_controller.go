@@ -19,6 +19,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -115,6 +116,7 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups="",namespace=openelb-system,resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,namespace=openelb-system,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=coordination.k8s.io,namespace=openelb-system,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=policy,namespace=openelb-system,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
 
 // Reconcile brings the installation in line with one OpenELB resource. A
 // conflict (the cache was behind a write) is retried shortly without being
@@ -334,16 +336,17 @@ func CacheOptionsFor(s render.Settings) cache.Options {
 	opts := cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
-			&appsv1.Deployment{}:         {Namespaces: nsOnly},
-			&appsv1.DaemonSet{}:          {Namespaces: nsOnly},
-			&corev1.Service{}:            {Namespaces: nsOurs},
-			&corev1.ServiceAccount{}:     {Namespaces: nsOurs},
-			&corev1.Secret{}:             {Namespaces: nsOurs},
-			&corev1.Pod{}:                {Namespaces: nsOurs},
-			&rbacv1.Role{}:               {Namespaces: nsOurs},
-			&rbacv1.RoleBinding{}:        {Namespaces: nsOurs},
-			&rbacv1.ClusterRole{}:        {Label: ours},
-			&rbacv1.ClusterRoleBinding{}: {Label: ours},
+			&appsv1.Deployment{}:            {Namespaces: nsOnly},
+			&appsv1.DaemonSet{}:             {Namespaces: nsOnly},
+			&corev1.Service{}:               {Namespaces: nsOurs},
+			&corev1.ServiceAccount{}:        {Namespaces: nsOurs},
+			&corev1.Secret{}:                {Namespaces: nsOurs},
+			&corev1.Pod{}:                   {Namespaces: nsOurs},
+			&rbacv1.Role{}:                  {Namespaces: nsOurs},
+			&rbacv1.RoleBinding{}:           {Namespaces: nsOurs},
+			&policyv1.PodDisruptionBudget{}: {Namespaces: nsOurs},
+			&rbacv1.ClusterRole{}:           {Label: ours},
+			&rbacv1.ClusterRoleBinding{}:    {Label: ours},
 			&admissionregistrationv1.ValidatingWebhookConfiguration{}: {Label: ours},
 			&corev1.Node{}: {Transform: stripNode},
 		},
@@ -427,7 +430,7 @@ func ownedKinds() []client.Object {
 	return []client.Object{
 		&appsv1.Deployment{}, &appsv1.DaemonSet{}, &corev1.Service{}, &corev1.ServiceAccount{}, &corev1.Secret{},
 		&rbacv1.Role{}, &rbacv1.RoleBinding{}, &rbacv1.ClusterRole{}, &rbacv1.ClusterRoleBinding{},
-		&admissionregistrationv1.ValidatingWebhookConfiguration{},
+		&admissionregistrationv1.ValidatingWebhookConfiguration{}, &policyv1.PodDisruptionBudget{},
 	}
 }
 

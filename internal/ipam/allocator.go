@@ -39,6 +39,9 @@ type Allocator struct {
 	svcs    map[ServiceKey]*svcState
 	keyed   map[string]map[netip.Addr]struct{} // sharing key → addresses one of whose holders carries it
 	pending map[ServiceKey]struct{}
+	// partial: Services without an optional family (PreferDualStack),
+	// re-evaluated when Eips or namespace labels change.
+	partial map[ServiceKey]struct{}
 }
 
 type addrState struct {
@@ -74,6 +77,7 @@ func New(o Options) *Allocator {
 		svcs:    map[ServiceKey]*svcState{},
 		keyed:   map[string]map[netip.Addr]struct{}{},
 		pending: map[ServiceKey]struct{}{},
+		partial: map[ServiceKey]struct{}{},
 	}
 }
 
@@ -392,6 +396,7 @@ func (a *Allocator) Assign(s Service) ([]Assigned, error) {
 	}
 	var out, fresh []*binding
 	var errs []error
+	missing := false
 	for _, fr := range fams {
 		if b := current(st, fr.Family, out); b != nil {
 			err := a.keep(st, b, fr.Family)
@@ -408,6 +413,8 @@ func (a *Allocator) Assign(s Service) ([]Assigned, error) {
 		if err != nil {
 			if !fr.Optional {
 				errs = append(errs, err)
+			} else {
+				missing = true
 			}
 			continue
 		}
@@ -427,6 +434,11 @@ func (a *Allocator) Assign(s Service) ([]Assigned, error) {
 	}
 	a.gc(st)
 	a.setPending(s.Key, len(errs) > 0)
+	if missing {
+		a.partial[s.Key] = struct{}{}
+	} else {
+		delete(a.partial, s.Key)
+	}
 	res := make([]Assigned, len(out))
 	for i, b := range out {
 		res[i] = Assigned{Addr: b.addr, Pool: b.pool}
@@ -712,6 +724,7 @@ func (a *Allocator) Release(key ServiceKey) {
 	defer a.mu.Unlock()
 	st := a.svcs[key]
 	delete(a.pending, key)
+	delete(a.partial, key)
 	if st == nil {
 		return
 	}
@@ -719,6 +732,19 @@ func (a *Allocator) Release(key ServiceKey) {
 		a.unbind(st, b)
 	}
 	delete(a.svcs, key)
+}
+
+// Incomplete returns the Services whose last Assign left an optional
+// family (PreferDualStack) without an address: a new or changed Eip may
+// give them one.
+func (a *Allocator) Incomplete() []ServiceKey {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]ServiceKey, 0, len(a.partial))
+	for k := range a.partial {
+		out = append(out, k)
+	}
+	return out
 }
 
 // Pending returns the Services whose last Assign or Restore failed, or

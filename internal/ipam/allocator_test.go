@@ -617,6 +617,39 @@ func TestCallbacksAndPending(t *testing.T) {
 	}
 }
 
+// A PreferDualStack Service that got one family is listed as incomplete
+// (the controller re-evaluates it when Eips change) until the other family
+// is assigned, and is never pending.
+func TestIncomplete(t *testing.T) {
+	a := New(Options{})
+	a.SetPool(pl("v4", "203.0.113.0/24", def))
+	key := ServiceKey{"ns", "p"}
+	if got, err := a.Assign(sv("ns/p", prefer(IPv4))); err != nil || len(got) != 1 {
+		t.Fatalf("Assign = %v, %v", got, err)
+	}
+	if got := a.Incomplete(); !slices.Equal(got, []ServiceKey{key}) {
+		t.Fatalf("Incomplete() = %v, want [ns/p]", got)
+	}
+	if len(a.Pending()) != 0 {
+		t.Fatalf("Pending() = %v, want none", a.Pending())
+	}
+	a.SetPool(pl("v6", "2001:db8::/64", def))
+	if got, err := a.Assign(sv("ns/p", prefer(IPv4))); err != nil || len(got) != 2 {
+		t.Fatalf("Assign with an IPv6 pool = %v, %v", got, err)
+	}
+	if got := a.Incomplete(); len(got) != 0 {
+		t.Fatalf("Incomplete() = %v after both families", got)
+	}
+	a.RemovePool("v6")
+	if _, err := a.Assign(sv("ns/p", prefer(IPv4))); err != nil {
+		t.Fatal(err)
+	}
+	a.Release(key)
+	if got := a.Incomplete(); len(got) != 0 {
+		t.Fatalf("Incomplete() = %v after Release", got)
+	}
+}
+
 func TestCanShare(t *testing.T) {
 	tests := []struct {
 		name      string

@@ -5,6 +5,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -43,7 +44,7 @@ func EnabledProtocols(elb *operatorv1alpha1.OpenELB) string {
 
 func controllerObjects(elb *operatorv1alpha1.OpenELB, in Inputs) []Object {
 	ns := in.Namespace
-	return []Object{
+	return append([]Object{
 		&corev1.ServiceAccount{TypeMeta: typeMeta("v1", "ServiceAccount"), ObjectMeta: objectMeta(ControllerName, ns, ComponentController)},
 		controllerClusterRole(),
 		clusterRoleBinding(ControllerName, ns, ComponentController),
@@ -79,7 +80,26 @@ func controllerObjects(elb *operatorv1alpha1.OpenELB, in Inputs) []Object {
 		},
 		webhookConfiguration(ns, in.CABundle),
 		controllerDeployment(elb, in),
+	}, controllerPDB(elb, ns)...)
+}
+
+// controllerPDB keeps all but one controller replica through voluntary
+// disruptions (node drains) when there are several: IPAM and the
+// admission webhooks stay served during a drain. With one replica there is
+// none: it would block every drain of that node.
+func controllerPDB(elb *operatorv1alpha1.OpenELB, ns string) []Object {
+	if ControllerReplicas(elb) < 2 {
+		return nil
 	}
+	one := intstr.FromInt32(1)
+	return []Object{&policyv1.PodDisruptionBudget{
+		TypeMeta:   typeMeta("policy/v1", "PodDisruptionBudget"),
+		ObjectMeta: objectMeta(ControllerName, ns, ComponentController),
+		Spec: policyv1.PodDisruptionBudgetSpec{
+			MaxUnavailable: &one,
+			Selector:       &metav1.LabelSelector{MatchLabels: SelectorLabels(ComponentController)},
+		},
+	}}
 }
 
 func controllerArgs(elb *operatorv1alpha1.OpenELB) []string {

@@ -12,8 +12,10 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
@@ -277,6 +279,24 @@ func TestLeaderElectionOnlyWithReplicas(t *testing.T) {
 		}
 		if recreate := d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType; recreate != (n == 1) {
 			t.Errorf("replicas %d: strategy %s (a single replica without leader election must never overlap)", n, d.Spec.Strategy.Type)
+		}
+		// A PodDisruptionBudget (one replica at a time) only with several:
+		// with one it would block every drain of its node.
+		objs := mustRender(t, elb(func(s *operatorv1alpha1.OpenELBSpec) { s.Controller.Replicas = &n }))
+		var pdb *policyv1.PodDisruptionBudget
+		for _, o := range objs {
+			if p, ok := o.(*policyv1.PodDisruptionBudget); ok {
+				pdb = p
+			}
+		}
+		if (pdb != nil) != (n > 1) {
+			t.Errorf("replicas %d: PodDisruptionBudget %v", n, pdb != nil)
+		}
+		if pdb != nil {
+			sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+			if err != nil || !sel.Matches(labels.Set(d.Spec.Template.Labels)) || pdb.Spec.MaxUnavailable.IntValue() != 1 {
+				t.Errorf("replicas %d: PodDisruptionBudget %+v does not allow exactly one controller pod down (%v)", n, pdb.Spec, err)
+			}
 		}
 	}
 }

@@ -183,3 +183,19 @@ func TestDualStack(t *testing.T) {
 		t.Errorf("single-stack IPv4 Service requesting IPv6: %v", err)
 	}
 }
+
+// TestDualStackLaterPool: a PreferDualStack Service that got only IPv4
+// (no IPv6 Eip yet) gets its IPv6 address as soon as an IPv6 Eip appears,
+// without any change to the Service; the IPv4 address stays.
+func TestDualStackLaterPool(t *testing.T) {
+	startController(t, instanceOpts{})
+	mkEip(t, "dsl-v4", "203.0.113.80/28", isDefault)
+	ns := namespace(t, "dsl", nil)
+	mkSvc(t, ns, "prefer", openelb, func(s *corev1.Service) {
+		p := corev1.IPFamilyPolicyPreferDualStack
+		s.Spec.IPFamilyPolicy = &p
+	})
+	waitIPs(t, ns, "prefer", "203.0.113.80")
+	mkEip(t, "dsl-v6", "2001:db8:3::/64", isDefault)
+	waitIPs(t, ns, "prefer", "203.0.113.80", "2001:db8:3::")
+}
