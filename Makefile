@@ -141,9 +141,10 @@ bench-layer2: build controlplane ## Measure layer2 mode (root): failover SIGKILL
 	$(GO) test -tags e2e -run '^$$' -bench Layer2Speaker1000 -benchtime 1x -count 1 -timeout 30m -v ./test/e2e/ | grep -v 'lab: started'
 	$(GO) test -run '^$$' -bench 'Compute1000|Rank3' -benchmem -count 1 ./speaker/ ./internal/election/
 
+BENCH_IPAM_N ?= 1000,10000
 .PHONY: bench-ipam
 bench-ipam: build controlplane ## Measure the controller (IPAM): 1,000 and 10,000 Services created at once and caught up after a start (time, p50/p99, API writes/Service, RSS), allocator micro-benchmarks (see docs/performance.md).
-	$(GO) run ./test/bench/ipam -openelb $(BIN)/openelb -n $(or $(BENCH_IPAM_N),1000,10000)
+	$(GO) run ./test/bench/ipam -openelb $(BIN)/openelb -n $(BENCH_IPAM_N)
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/ipam/
 
 .PHONY: bench-operator

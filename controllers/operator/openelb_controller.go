@@ -316,7 +316,7 @@ func (r *Reconciler) warnKeepalivedImage(elb *operatorv1alpha1.OpenELB) {
 	}
 	r.keepalivedWarn = seen
 	r.Recorder.Event(elb, corev1.EventTypeWarning, "KeepalivedImageUnused",
-		"spec.images.keepalived has no effect: keepalived runs inside the speaker container, from the speaker image")
+		"spec.images.keepalived has no effect: keepalived runs in the speaker pods' keepalived sidecar, from the speaker image")
 }
 
 // CacheOptions restricts the manager's cache to what the operator owns:

@@ -516,9 +516,10 @@ func (r *Reconciler) finalize(ctx context.Context, elb *operatorv1alpha1.OpenELB
 	return ctrl.Result{}, nil
 }
 
-// deleteControllerState deletes what the controller created for itself in
-// the install namespace: its leader election Lease and the Eip webhook's
-// range record. Unless an upstream install runs (same Lease name).
+// deleteControllerState deletes what the operands created for themselves in
+// the install namespace: the controller's leader election Lease, the Eip
+// webhook's range record and the vip speakers' group record. Unless an
+// upstream install runs (same Lease name).
 func (r *Reconciler) deleteControllerState(ctx context.Context) error {
 	upstream, err := r.findUpstream(ctx)
 	if err != nil || len(upstream) > 0 {
@@ -528,6 +529,7 @@ func (r *Reconciler) deleteControllerState(ctx context.Context) error {
 	for _, o := range []client.Object{
 		&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.ControllerLeaseName}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.ControllerRecordName}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.SpeakerVIPRecordName}},
 	} {
 		if err := r.Delete(ctx, o); client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("delete %T %s: %w", o, client.ObjectKeyFromObject(o), err)

@@ -52,9 +52,11 @@ const (
 	WebhookConfigName     = "openelb-admission"
 	// ControllerLeaseName and ControllerRecordName are created by the
 	// controller itself (leader election; the Eip webhook's range record),
-	// not rendered; the operator deletes them on uninstall.
+	// SpeakerVIPRecordName by the vip speakers (the VRRP groups and their
+	// VRIDs), not rendered; the operator deletes them on uninstall.
 	ControllerLeaseName      = "openelb-controller"
 	ControllerRecordName     = "openelb-eip-ranges"
+	SpeakerVIPRecordName     = "openelb-vip-groups"
 	ControllerCertDir        = "/tmp/k8s-webhook-server/serving-certs"
 	SpeakerRunDir            = "/run/openelb"
 	SpeakerKeyEnv            = "OPENELB_SPEAKER_KEY"

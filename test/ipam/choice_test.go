@@ -189,13 +189,14 @@ func TestDualStack(t *testing.T) {
 // without any change to the Service; the IPv4 address stays.
 func TestDualStackLaterPool(t *testing.T) {
 	startController(t, instanceOpts{})
-	mkEip(t, "dsl-v4", "203.0.113.80/28", isDefault)
+	mkEip(t, "dsl-v4", "203.0.113.232/29", isDefault)
 	ns := namespace(t, "dsl", nil)
 	mkSvc(t, ns, "prefer", openelb, func(s *corev1.Service) {
 		p := corev1.IPFamilyPolicyPreferDualStack
 		s.Spec.IPFamilyPolicy = &p
 	})
-	waitIPs(t, ns, "prefer", "203.0.113.80")
-	mkEip(t, "dsl-v6", "2001:db8:3::/64", isDefault)
-	waitIPs(t, ns, "prefer", "203.0.113.80", "2001:db8:3::")
+	waitIPs(t, ns, "prefer", "203.0.113.232")
+	mkEip(t, "dsl-v6", "2001:db8:7::/64", isDefault)
+	waitIPs(t, ns, "prefer", "203.0.113.232", "2001:db8:7::")
+	deleteSvc(t, ns, "prefer") // before the Eips' cleanup: an Eip in use cannot be deleted
 }

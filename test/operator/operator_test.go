@@ -343,10 +343,12 @@ func TestDeleteLeavesNothing(t *testing.T) {
 	if during := clusterSnapshot(t); len(during) <= len(before) {
 		t.Fatalf("snapshot does not see the install: %d objects before, %d during", len(before), len(during))
 	}
-	// What the controller creates for itself (no controller runs here).
+	// What the controller and the vip speakers create for themselves (none
+	// runs here).
 	for _, o := range []client.Object{
 		&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "openelb-controller"}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "openelb-eip-ranges"}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "openelb-vip-groups"}},
 	} {
 		if err := k8s.Create(context.Background(), o); err != nil {
 			t.Fatal(err)

@@ -75,8 +75,9 @@ type Images struct {
 	// Speaker image; the operator's image when empty.
 	// +optional
 	Speaker string `json:"speaker,omitempty"`
-	// Keepalived is reserved and has no effect: keepalived runs as a child
-	// process of the speaker, from the speaker image (which carries it).
+	// Keepalived is reserved and has no effect: keepalived runs in the
+	// speaker pods' keepalived sidecar, from the speaker image (which
+	// carries it).
 	// The operator reports a Warning Event when it is set.
 	// +optional
 	Keepalived string `json:"keepalived,omitempty"`
