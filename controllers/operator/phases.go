@@ -529,7 +529,7 @@ func (r *Reconciler) deleteControllerState(ctx context.Context) error {
 	for _, o := range []client.Object{
 		&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.ControllerLeaseName}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.ControllerRecordName}},
-		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.SpeakerVIPRecordName}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.VIPRecordName}},
 	} {
 		if err := r.Delete(ctx, o); client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("delete %T %s: %w", o, client.ObjectKeyFromObject(o), err)

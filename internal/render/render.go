@@ -52,11 +52,10 @@ const (
 	WebhookConfigName     = "openelb-admission"
 	// ControllerLeaseName and ControllerRecordName are created by the
 	// controller itself (leader election; the Eip webhook's range record),
-	// SpeakerVIPRecordName by the vip speakers (the VRRP groups and their
-	// VRIDs), not rendered; the operator deletes them on uninstall.
+	// VIPRecordName (rbac.go) by the vip speakers, not rendered; the
+	// operator deletes them on uninstall.
 	ControllerLeaseName      = "openelb-controller"
 	ControllerRecordName     = "openelb-eip-ranges"
-	SpeakerVIPRecordName     = "openelb-vip-groups"
 	ControllerCertDir        = "/tmp/k8s-webhook-server/serving-certs"
 	SpeakerRunDir            = "/run/openelb"
 	SpeakerKeyEnv            = "OPENELB_SPEAKER_KEY"

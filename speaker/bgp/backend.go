@@ -127,8 +127,8 @@ func (b *Backend) SetupWithManager(ctx context.Context, mgr manager.Manager) err
 		b.pokeStatus() // other speakers' entries change the conditions
 	}
 	handlers := map[client.Object]toolscache.ResourceEventHandler{
-		&networkv1alpha2.BgpConf{}: handler(both, object),
-		&networkv1alpha2.BgpPeer{}: handler(both, object),
+		&networkv1alpha2.BgpConf{}: b.withLegacyRelease(handler(both, object)),
+		&networkv1alpha2.BgpPeer{}: b.withLegacyRelease(handler(both, object)),
 		// This Node's labels select peers and the rack AS, its addresses
 		// the router ID; other Nodes matter to status pruning only.
 		&corev1.Node{}: handler(both, func(_, n client.Object) {
@@ -160,6 +160,9 @@ func (b *Backend) Setup(r client.Reader, w client.Client, ev record.EventRecorde
 		b.synced = func(context.Context) bool { return true }
 	}
 }
+
+// legacyReleaseTimeout bounds one release of OpenELB 0.6's finalizer.
+const legacyReleaseTimeout = 10 * time.Second
 
 // Poke asks for a configuration and a status pass.
 func (b *Backend) Poke() { b.pokeConfig(); b.pokeStatus() }

@@ -15,7 +15,7 @@ import (
 // speaker publishes about itself (key "node.<name>", written by that
 // speaker). Every write carries the resourceVersion it read (optimistic
 // concurrency).
-const RecordName = "openelb-vip-groups" // render.SpeakerVIPRecordName: the operator deletes it on uninstall
+const RecordName = "openelb-vip-groups" // render.VIPRecordName: the operator deletes it on uninstall
 
 const (
 	recordPlanKey    = "plan"
