@@ -8,13 +8,14 @@ import (
 	"encoding/hex"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
 	"regexp"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openelb/openelb-operator/speaker/internal/netx/netxtest"
 
 	"github.com/go-logr/logr/testr"
 	"github.com/vishvananda/netlink"
@@ -28,22 +29,7 @@ import (
 
 func requireNetns(t *testing.T) {
 	t.Helper()
-	var missing []string
-	if os.Geteuid() != 0 {
-		missing = append(missing, "root")
-	}
-	for _, tool := range []string{"ip", "arping", "ndisc6"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			missing = append(missing, tool)
-		}
-	}
-	if len(missing) == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("netns test cannot run (needs %v); CI=true makes this a failure", missing)
-	}
-	t.Skipf("netns test needs %v (CI=true turns this into a failure)", missing)
+	netxtest.Require(t, true, "ip", "arping", "ndisc6")
 }
 
 type pair struct {

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
-	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/openelb/openelb-operator/speaker/internal/netx/netxtest"
 
 	"github.com/go-logr/logr/testr"
 	"github.com/vishvananda/netlink"
@@ -29,22 +30,7 @@ import (
 
 func requireNetns(t *testing.T) {
 	t.Helper()
-	var missing []string
-	if os.Geteuid() != 0 {
-		missing = append(missing, "root")
-	}
-	for _, tool := range []string{"ip", "keepalived"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			missing = append(missing, tool)
-		}
-	}
-	if len(missing) == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("netns test cannot run (needs %v); CI=true makes this a failure", missing)
-	}
-	t.Skipf("netns test needs %v (CI=true turns this into a failure)", missing)
+	netxtest.Require(t, true, "ip", "keepalived")
 }
 
 func sh(t *testing.T, args ...string) {

@@ -7,13 +7,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/netip"
-	"os"
 	"os/exec"
 	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openelb/openelb-operator/speaker/internal/netx/netxtest"
 
 	"github.com/vishvananda/netns"
 
@@ -24,12 +25,7 @@ import (
 // in a network namespace it creates and deletes (root; fails under CI=true
 // when it cannot run).
 func TestKernelInNamespace(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("needs root; CI=true makes this a failure")
-		}
-		t.Skip("needs root (CI=true turns this into a failure)")
-	}
+	netxtest.Require(t, true, "ip")
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)
 	ns := "nxt" + hex.EncodeToString(b)
