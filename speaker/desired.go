@@ -16,6 +16,7 @@ import (
 
 	networkv1alpha2 "github.com/openelb/openelb-operator/api/network/v1alpha2"
 	"github.com/openelb/openelb-operator/internal/election"
+	"github.com/openelb/openelb-operator/internal/ipam"
 )
 
 // LabelExcludeFromLB on a Node keeps it out of every announcement.
@@ -313,53 +314,15 @@ func eipFor(eips []*eipInfo, ip netip.Addr) *eipInfo {
 	return nil
 }
 
-// ParseRange parses an Eip address: an IP, a CIDR (every address of it) or
-// an inclusive range "first-last" of one family.
+// ParseRange parses an Eip address with the controller's parser
+// (internal/ipam), so that speakers and IPAM never disagree on what an Eip
+// covers.
 func ParseRange(s string) (first, last netip.Addr, err error) {
-	s = strings.TrimSpace(s)
-	if a, b, ok := strings.Cut(s, "-"); ok {
-		first, err = netip.ParseAddr(strings.TrimSpace(a))
-		if err == nil {
-			last, err = netip.ParseAddr(strings.TrimSpace(b))
-		}
-		if err != nil {
-			return first, last, fmt.Errorf("parse eip range %q: %w", s, err)
-		}
-		first, last = first.Unmap(), last.Unmap()
-		if first.Is4() != last.Is4() || last.Less(first) {
-			return first, last, fmt.Errorf("parse eip range %q: ends of different families or reversed", s)
-		}
-		return first, last, nil
-	}
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return first, last, fmt.Errorf("parse eip cidr %q: %w", s, err)
-		}
-		p = p.Masked()
-		first = p.Addr().Unmap()
-		last = lastOf(p)
-		return first, last, nil
-	}
-	first, err = netip.ParseAddr(s)
+	r, err := ipam.ParseRange(s)
 	if err != nil {
-		return first, first, fmt.Errorf("parse eip address %q: %w", s, err)
+		return netip.Addr{}, netip.Addr{}, err
 	}
-	return first.Unmap(), first.Unmap(), nil
-}
-
-func lastOf(p netip.Prefix) netip.Addr {
-	b := p.Addr().AsSlice()
-	bits := p.Bits()
-	for i := range b {
-		for j := 0; j < 8; j++ {
-			if i*8+j >= bits {
-				b[i] |= 0x80 >> j
-			}
-		}
-	}
-	a, _ := netip.AddrFromSlice(b)
-	return a.Unmap()
+	return r.First, r.Last, nil
 }
 
 // summarize turns per-node reasons into one message, grouped by reason.

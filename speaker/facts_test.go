@@ -68,7 +68,7 @@ func TestLocalFacts(t *testing.T) {
 			node: node("node1", "198.51.100.11", annotate(networkv1alpha2.AnnotationLayer2Interface, "eth0")),
 			want: EipFact{Interface: "eth1", OK: true}},
 		{name: "no interface named", eip: eip("e", "203.0.113.16", "layer2", ""), want: EipFact{Reason: "names no interface"}},
-		{name: "bad address", eip: eip("e", "nope", "layer2", "eth0"), want: EipFact{Reason: "parse eip"}},
+		{name: "bad address", eip: eip("e", "nope", "layer2", "eth0"), want: EipFact{Reason: "invalid eip address format"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

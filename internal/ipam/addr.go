@@ -80,7 +80,7 @@ func ParseRange(s string) (Range, error) {
 		case hostBits > 0:
 			last.lo |= (uint64(1) << hostBits) - 1
 		}
-		return Range{First: p.Addr(), Last: addrFrom(last, p.Addr().Is4())}, nil
+		return checkMapped(s, Range{First: p.Addr(), Last: addrFrom(last, p.Addr().Is4())})
 	}
 	if i := strings.IndexByte(s, '-'); i >= 0 {
 		if strings.Count(s, "-") != 1 {
@@ -100,13 +100,30 @@ func ParseRange(s string) (Range, error) {
 		if last.Less(first) {
 			return Range{}, fmt.Errorf("%w: %q is reversed: %s comes after %s", ErrInvalidAddress, s, first, last)
 		}
-		return Range{First: first, Last: last}, nil
+		return checkMapped(s, Range{First: first, Last: last})
 	}
 	a, err := parseOne(s)
 	if err != nil {
 		return Range{}, fmt.Errorf("%w: %q: %v", ErrInvalidAddress, s, err)
 	}
 	return Range{First: a, Last: a}, nil
+}
+
+// mappedBlock is ::ffff:0:0/96, the IPv4-mapped IPv6 addresses. No pool
+// may hand them out: they would be announced and shown as IPv4 by most
+// tools, and ParseRange refuses them as range ends.
+var mappedBlock = Range{
+	First: netip.MustParseAddr("::ffff:0.0.0.0"),
+	Last:  netip.MustParseAddr("::ffff:255.255.255.255"),
+}
+
+// checkMapped refuses an IPv6 range that covers IPv4-mapped addresses
+// (for example "::/80" or "::/0").
+func checkMapped(s string, r Range) (Range, error) {
+	if r.Overlaps(mappedBlock) {
+		return Range{}, fmt.Errorf("%w: %q overlaps ::ffff:0:0/96 (IPv4-mapped IPv6 addresses), which cannot be allocated; write IPv4 pools as IPv4 and keep IPv6 pools out of that block", ErrInvalidAddress, s)
+	}
+	return r, nil
 }
 
 func parseOne(s string) (netip.Addr, error) {

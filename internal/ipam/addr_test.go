@@ -30,7 +30,9 @@ func TestParseRange(t *testing.T) {
 		{name: "IPv6 /64 saturates poolSize", in: "2001:db8:1::/64", first: "2001:db8:1::", last: "2001:db8:1:0:ffff:ffff:ffff:ffff", size: math.MaxInt64, wantFamil: IPv6},
 		{name: "IPv6 /65 is 2^63, one above MaxInt64", in: "2001:db8:1::/65", first: "2001:db8:1::", last: "2001:db8:1:0:7fff:ffff:ffff:ffff", size: math.MaxInt64, wantFamil: IPv6},
 		{name: "IPv6 /66", in: "2001:db8:1::/66", first: "2001:db8:1::", last: "2001:db8:1:0:3fff:ffff:ffff:ffff", size: 1 << 62, wantFamil: IPv6},
-		{name: "IPv6 /0 saturates", in: "::/0", first: "::", last: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", size: math.MaxInt64, wantFamil: IPv6},
+		{name: "IPv6 /1 saturates", in: "8000::/1", first: "8000::", last: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", size: math.MaxInt64, wantFamil: IPv6},
+		{name: "IPv6 just below the IPv4-mapped block", in: "::1-::fffe:ffff:ffff", first: "::1", last: "::fffe:ffff:ffff", size: 1<<48 - 1<<32 - 1, wantFamil: IPv6},
+		{name: "IPv6 just above the IPv4-mapped block", in: "::1:0:0:0/112", first: "::1:0:0:0", last: "::1:0:0:ffff", size: 1 << 16, wantFamil: IPv6},
 		{name: "IPv6 /8", in: "2000::/8", first: "2000::", last: "20ff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", size: math.MaxInt64, wantFamil: IPv6},
 		{name: "IPv6 range", in: "2001:db8::10-2001:db8::1f", first: "2001:db8::10", last: "2001:db8::1f", size: 16, wantFamil: IPv6},
 		{name: "empty", in: "", wantErr: "empty address"},
@@ -41,6 +43,10 @@ func TestParseRange(t *testing.T) {
 		{name: "bad prefix", in: "203.0.113.0/33", wantErr: "not a CIDR"},
 		{name: "zone", in: "fe80::1%eth0", wantErr: "zones"},
 		{name: "IPv4-mapped IPv6", in: "::ffff:203.0.113.1", wantErr: "IPv4-mapped"},
+		{name: "IPv6 /0 covers IPv4-mapped", in: "::/0", wantErr: "IPv4-mapped"},
+		{name: "IPv6 /80 covers IPv4-mapped (fuzz find)", in: "::/80", wantErr: "IPv4-mapped"},
+		{name: "IPv6 /96 is the IPv4-mapped block", in: "0:0:0:0:0:ffff::/96", wantErr: "IPv4-mapped"},
+		{name: "IPv6 range across IPv4-mapped", in: "::1-::1:0:0:0", wantErr: "IPv4-mapped"},
 		{name: "spaces", in: " 203.0.113.1", wantErr: "invalid eip address format"},
 		{name: "leading zeros", in: "203.0.113.01", wantErr: "invalid eip address format"},
 	}
@@ -73,10 +79,9 @@ func TestRangeSizeFloat(t *testing.T) {
 	for in, want := range map[string]float64{
 		"203.0.113.0/24":           256,
 		"2001:db8::/64":            math.Exp2(64),
-		"::/0":                     math.Exp2(128),
 		"2001:db8::/127":           2,
 		"203.0.113.4":              1,
-		"2001:db8::/1":             math.Exp2(127),
+		"8000::/1":                 math.Exp2(127),
 		"0.0.0.0/0":                math.Exp2(32),
 		"2001:db8::/32":            math.Exp2(96),
 		"2001:db8::/96":            math.Exp2(32),
@@ -90,6 +95,12 @@ func TestRangeSizeFloat(t *testing.T) {
 		if got := r.SizeFloat(); got != want {
 			t.Errorf("%s: SizeFloat() = %g, want %g", in, got, want)
 		}
+	}
+	// The whole IPv6 space cannot be parsed (it covers IPv4-mapped
+	// addresses) but SizeFloat must still not overflow on it.
+	all := Range{First: netip.MustParseAddr("::"), Last: netip.MustParseAddr("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")}
+	if got := all.SizeFloat(); got != math.Exp2(128) {
+		t.Errorf("::/0: SizeFloat() = %g, want 2^128", got)
 	}
 }
 
@@ -112,7 +123,7 @@ func TestRangeRelations(t *testing.T) {
 		{"203.0.113.16-203.0.113.20", "203.0.113.0/28", false, false},
 		{"2001:db8::/64", "2001:db8::5", true, true},
 		{"2001:db8::/64", "203.0.113.5", false, false},
-		{"::/0", "0.0.0.0/0", false, false},
+		{"8000::/1", "0.0.0.0/0", false, false},
 		{"203.0.113.5", "203.0.113.5", true, true},
 	}
 	for _, tt := range tests {
