@@ -284,7 +284,7 @@ func TestParseRange(t *testing.T) {
 		{in: "192.168.1.240-192.168.1.250", first: "192.168.1.240", last: "192.168.1.250"},
 		{in: "2001:db8::20-2001:db8::2f", first: "2001:db8::20", last: "2001:db8::2f"},
 		{in: " 2001:db8::20 - 2001:db8::2f ", err: true}, // as the controller and the CRD schema
-		{in: "::/80", err: true},                          // covers IPv4-mapped addresses
+		{in: "::/80", err: true}, // covers IPv4-mapped addresses
 		{in: "2001:db8::/126", first: "2001:db8::", last: "2001:db8::3"},
 		{in: "203.0.113.20-203.0.113.10", err: true},
 		{in: "203.0.113.20-2001:db8::1", err: true},
