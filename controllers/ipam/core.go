@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	networkv1alpha2 "github.com/openelb/openelb-operator/api/network/v1alpha2"
+	"github.com/openelb/openelb-operator/internal/events"
 	alloc "github.com/openelb/openelb-operator/internal/ipam"
 	"github.com/openelb/openelb-operator/internal/ipam/kube"
 	"github.com/openelb/openelb-operator/internal/webhooks"
@@ -106,7 +107,12 @@ func NewCore(c client.Client, reader client.Reader, o Options) *Core {
 // SetupWithManager registers both reconcilers. record, when not nil, is
 // the webhooks' Eip range record the Eip reconciler keeps clean.
 func (c *Core) SetupWithManager(mgr ctrl.Manager, record *webhooks.Record) error {
-	rec := mgr.GetEventRecorderFor("openelb-controller")
+	// One AssignIP Event per Service: client-go's recorder alone drops
+	// most of them when thousands of Services are assigned at once.
+	rec, err := events.NewRecorder(mgr, "openelb-controller", events.Options{})
+	if err != nil {
+		return err
+	}
 	if err := (&ServiceReconciler{Client: mgr.GetClient(), Recorder: rec, Core: c}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up Service reconciler: %w", err)
 	}

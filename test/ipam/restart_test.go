@@ -3,6 +3,7 @@ package ipam_test
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -127,6 +128,29 @@ func deleteServices(t *testing.T, nss []string) {
 // TestRestartKeepsAddresses: a controller restart with 1,000 assigned
 // Services changes no address and writes no Service; a new Service after
 // the restart gets a free address.
+// assignEvents waits until every Service has its AssignIP Event naming its
+// address: none is lost when many are assigned at once (client-go's
+// recorder alone drops Events beyond 1,000 waiting; internal/events).
+func assignEvents(t *testing.T, nss []string, want map[client.ObjectKey][]string) {
+	t.Helper()
+	waitFor(t, 60*time.Second, fmt.Sprintf("%d AssignIP Events", len(want)), func() (bool, string) {
+		got := map[client.ObjectKey]bool{}
+		for _, ns := range nss {
+			var list corev1.EventList
+			if err := env.Client.List(ctx, &list, client.InNamespace(ns)); err != nil {
+				return false, err.Error()
+			}
+			for _, e := range list.Items {
+				k := client.ObjectKey{Namespace: e.Namespace, Name: e.InvolvedObject.Name}
+				if a, ok := want[k]; ok && e.Reason == "AssignIP" && strings.Contains(e.Message, a[0]+" ") {
+					got[k] = true
+				}
+			}
+		}
+		return len(got) == len(want), fmt.Sprintf("%d of %d", len(got), len(want))
+	})
+}
+
 func TestRestartKeepsAddresses(t *testing.T) {
 	f := controllers(t)
 	first := f.start(t, instanceOpts{})
@@ -139,6 +163,7 @@ func TestRestartKeepsAddresses(t *testing.T) {
 	createMany(t, nss, 1000, 16, "s", openelb)
 	before := allAssigned(t, nss, 1000, "198.18.0.0/22", 90*time.Second)
 	_, rvs := snapshot(t, nss)
+	assignEvents(t, nss, before)
 
 	first.stop()
 	second := f.start(t, instanceOpts{})

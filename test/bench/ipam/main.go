@@ -59,6 +59,7 @@ type options struct {
 	creators   int
 	timeout    time.Duration
 	profile    string
+	extra      []string
 }
 
 func run() error {
@@ -70,6 +71,10 @@ func run() error {
 	flag.IntVar(&o.namespaces, "namespaces", 10, "namespaces the Services are spread over")
 	flag.IntVar(&o.creators, "creators", 32, "parallel create requests")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "per scenario")
+	flag.Func("controller-arg", "an extra flag for the controller, e.g. -controller-arg=--kube-api-qps=1000 (repeatable)", func(v string) error {
+		o.extra = append(o.extra, v)
+		return nil
+	})
 	flag.StringVar(&o.profile, "apiserver-profile", "", "write a 10 s CPU profile of kube-apiserver during each catch-up to <prefix>-catch-up-<n>.pprof")
 	flag.Parse()
 	for _, s := range strings.Split(sizes, ",") {
@@ -109,8 +114,8 @@ func run() error {
 		}
 	}
 	fmt.Println()
-	fmt.Println("| scenario | Services | all assigned | p50 / p99 create→address | writes/Service (Events excluded) | of which services/status, eips, eips/status | controller CPU | apiserver + etcd CPU | controller peak RSS | load average at start |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| scenario | Services | all assigned | p50 / p99 create→address | writes/Service (Events excluded) | of which services/status, eips, eips/status | Event writes | controller CPU | apiserver + etcd CPU | controller peak RSS | load average at start |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range results {
 		fmt.Println(r.row())
 	}
@@ -206,8 +211,9 @@ func (b *bench) startController(ctx context.Context, port int) (*controller, err
 	}
 	defer f.Close()
 	metrics := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command(b.o.openelb, "controller", "--kubeconfig", b.kubeconfig, "--webhook-port=0",
-		"--metrics-bind-address", metrics, "--health-probe-bind-address=0", "--log-level="+logLevel, "--namespace=openelb-system")
+	args := append([]string{"controller", "--kubeconfig", b.kubeconfig, "--webhook-port=0",
+		"--metrics-bind-address", metrics, "--health-probe-bind-address=0", "--log-level=" + logLevel, "--namespace=openelb-system"}, b.o.extra...)
+	cmd := exec.Command(b.o.openelb, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	c := &controller{cmd: cmd, log: log, metrics: metrics}
@@ -267,15 +273,16 @@ type result struct {
 	writes            float64
 	svcStatus, eips   float64
 	eipStatus         float64
+	events            float64
 	cpu               time.Duration
 	rssMiB            float64
 	controllerMetrics float64
 }
 
 func (r result) line() string {
-	return fmt.Sprintf("%s n=%d: all assigned in %s, p50 %s p99 %s, %.3f writes/Service (services/status %.0f, eips %.0f, eips/status %.0f; controller's own count %.0f), controller CPU %s, apiserver+etcd CPU %s, peak RSS %.0f MiB, load average %s",
+	return fmt.Sprintf("%s n=%d: all assigned in %s, p50 %s p99 %s, %.3f writes/Service (services/status %.0f, eips %.0f, eips/status %.0f; controller's own count %.0f), Event writes %.0f, controller CPU %s, apiserver+etcd CPU %s, peak RSS %.0f MiB, load average %s",
 		r.scenario, r.n, r.total.Round(10*time.Millisecond), r.p50.Round(time.Millisecond), r.p99.Round(time.Millisecond),
-		r.writes, r.svcStatus, r.eips, r.eipStatus, r.controllerMetrics, r.cpu.Round(10*time.Millisecond), r.planeCPU.Round(100*time.Millisecond), r.rssMiB, r.load)
+		r.writes, r.svcStatus, r.eips, r.eipStatus, r.controllerMetrics, r.events, r.cpu.Round(10*time.Millisecond), r.planeCPU.Round(100*time.Millisecond), r.rssMiB, r.load)
 }
 
 func (r result) row() string {
@@ -283,8 +290,8 @@ func (r result) row() string {
 	if r.scenario == "burst" {
 		lat = fmt.Sprintf("%.2f / %.2f s", r.p50.Seconds(), r.p99.Seconds())
 	}
-	return fmt.Sprintf("| %s | %d | %.1f s | %s | %.3f | %.0f, %.0f, %.0f | %.1f s | %.0f s | %.0f MiB | %s |",
-		r.scenario, r.n, r.total.Seconds(), lat, r.writes, r.svcStatus, r.eips, r.eipStatus, r.cpu.Seconds(), r.planeCPU.Seconds(), r.rssMiB, r.load)
+	return fmt.Sprintf("| %s | %d | %.1f s | %s | %.3f | %.0f, %.0f, %.0f | %.0f | %.1f s | %.0f s | %.0f MiB | %s |",
+		r.scenario, r.n, r.total.Seconds(), lat, r.writes, r.svcStatus, r.eips, r.eipStatus, r.events, r.cpu.Seconds(), r.planeCPU.Seconds(), r.rssMiB, r.load)
 }
 
 // tracker records when each Service was created and when it first showed an
@@ -495,15 +502,26 @@ func (b *bench) scenario(parent context.Context, sc string, n int) (result, erro
 		slices.Sort(lat)
 		r.p50, r.p99 = lat[len(lat)/2], lat[len(lat)*99/100]
 	}
-	// Let the coalesced Eip status writes land before counting.
-	time.Sleep(3 * time.Second)
-	after, err := b.apiWrites(ctx)
-	if err != nil {
-		return r, err
+	// Let the coalesced Eip status writes and the Events land before
+	// counting: poll until the counts hold still for 3 s (at most 60 s).
+	var after map[string]float64
+	for i, still := 0, 0; i < 60 && still < 3; i++ {
+		time.Sleep(time.Second)
+		now, err := b.apiWrites(ctx)
+		if err != nil {
+			return r, err
+		}
+		if after != nil && now["events"] == after["events"] && now["eips/status"] == after["eips/status"] {
+			still++
+		} else {
+			still = 0
+		}
+		after = now
 	}
 	r.svcStatus = after["services/status"] - before["services/status"]
 	r.eips = after["eips"] - before["eips"]
 	r.eipStatus = after["eips/status"] - before["eips/status"]
+	r.events = after["events"] - before["events"]
 	other := after["other"] - before["other"]
 	ownCreates := float64(n)
 	// All writes on services, eips, configmaps and leases, minus the
@@ -559,6 +577,8 @@ func (b *bench) apiWrites(ctx context.Context) (map[string]float64, error) {
 			out[key] += v
 		case "configmaps", "leases":
 			out["other"] += v
+		case "events":
+			out["events"] += v // AssignIP Events: reported, never counted as writes
 		}
 	}
 	return out, sc.Err()
