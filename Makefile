@@ -150,8 +150,9 @@ bench-layer2: build controlplane ## Measure layer2 mode (root): failover SIGKILL
 
 BENCH_IPAM_N ?= 1000,10000
 .PHONY: bench-ipam
-bench-ipam: build controlplane ## Measure the controller (IPAM): 1,000 and 10,000 Services created at once and caught up after a start (time, p50/p99, API writes/Service, RSS), allocator micro-benchmarks (see docs/performance.md).
+bench-ipam: build controlplane ## Measure the controller (IPAM): 1,000 and 10,000 Services created at once and caught up after a start, 1,000 created at 50/s (time, p50/p99, API writes/Service, Events, RSS), allocator micro-benchmarks (see docs/performance.md).
 	$(GO) run ./test/bench/ipam -openelb $(BIN)/openelb -n $(BENCH_IPAM_N)
+	$(GO) run ./test/bench/ipam -openelb $(BIN)/openelb -n 1000 -scenarios steady -rate 50
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/ipam/
 
 .PHONY: bench-operator

@@ -60,6 +60,7 @@ type options struct {
 	timeout    time.Duration
 	profile    string
 	extra      []string
+	rate       float64
 }
 
 func run() error {
@@ -67,7 +68,8 @@ func run() error {
 	var sizes, scenarios string
 	flag.StringVar(&o.openelb, "openelb", "bin/openelb", "the openelb binary")
 	flag.StringVar(&sizes, "n", "1000,10000", "numbers of Services")
-	flag.StringVar(&scenarios, "scenarios", "burst,catch-up", "burst and/or catch-up")
+	flag.StringVar(&scenarios, "scenarios", "burst,catch-up", "burst (all created at once), catch-up (all exist, then the controller starts) and/or steady (created at -rate per second)")
+	flag.Float64Var(&o.rate, "rate", 50, "creates per second in the steady scenario (anchors.md §2.1: 50/s)")
 	flag.IntVar(&o.namespaces, "namespaces", 10, "namespaces the Services are spread over")
 	flag.IntVar(&o.creators, "creators", 32, "parallel create requests")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "per scenario")
@@ -287,7 +289,7 @@ func (r result) line() string {
 
 func (r result) row() string {
 	lat := "–"
-	if r.scenario == "burst" {
+	if r.scenario != "catch-up" {
 		lat = fmt.Sprintf("%.2f / %.2f s", r.p50.Seconds(), r.p99.Seconds())
 	}
 	return fmt.Sprintf("| %s | %d | %.1f s | %s | %.3f | %.0f, %.0f, %.0f | %.0f | %.1f s | %.0f s | %.0f MiB | %s |",
@@ -341,7 +343,9 @@ func (b *bench) track(ctx context.Context, want int) (*tracker, error) {
 	return t, nil
 }
 
-func (b *bench) createAll(ctx context.Context, n int, t *tracker) error {
+// createAll creates n Services with the parallel creators; rate > 0 paces
+// the creates at that many per second.
+func (b *bench) createAll(ctx context.Context, n int, t *tracker, rate float64) error {
 	no := false
 	work := make(chan int)
 	errs := make(chan error, b.o.creators)
@@ -375,7 +379,15 @@ func (b *bench) createAll(ctx context.Context, n int, t *tracker) error {
 			}
 		}()
 	}
+	var tick *time.Ticker
+	if rate > 0 {
+		tick = time.NewTicker(time.Duration(float64(time.Second) / rate))
+		defer tick.Stop()
+	}
 	for i := range n {
+		if tick != nil {
+			<-tick.C
+		}
 		work <- i
 	}
 	close(work)
@@ -443,7 +455,7 @@ func (b *bench) scenario(parent context.Context, sc string, n int) (result, erro
 	var ctl *controller
 	var start time.Time
 	switch sc {
-	case "burst":
+	case "burst", "steady":
 		if ctl, err = b.startController(ctx, port); err != nil {
 			return r, err
 		}
@@ -453,12 +465,16 @@ func (b *bench) scenario(parent context.Context, sc string, n int) (result, erro
 		}
 		time.Sleep(time.Second) // caches synced, restore done
 		start = time.Now()
-		if err := b.createAll(ctx, n, t); err != nil {
+		rate := 0.0
+		if sc == "steady" {
+			rate = b.o.rate
+		}
+		if err := b.createAll(ctx, n, t, rate); err != nil {
 			ctl.stop()
 			return r, err
 		}
 	case "catch-up":
-		if err := b.createAll(ctx, n, nil); err != nil {
+		if err := b.createAll(ctx, n, nil, 0); err != nil {
 			return r, err
 		}
 		plane0 = childrenCPU() // the controller's cost only, not the creates
