@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
@@ -46,6 +47,7 @@ func (r *runnable) Start(ctx context.Context) error {
 	go func() { done <- r.sink.Run(sinkCtx) }()
 	<-ctx.Done()
 	r.broadcaster.Shutdown()
+	r.sink.Quiesce(50*time.Millisecond, time.Second)
 	cancel()
 	return <-done
 }

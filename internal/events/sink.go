@@ -17,6 +17,7 @@ import (
 	"errors"
 	"hash/fnv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -86,6 +87,7 @@ type Sink struct {
 	closed bool
 	queues []chan op
 	wg     sync.WaitGroup
+	calls  atomic.Int64 // Create, Update and Patch calls so far
 }
 
 var _ record.EventSink = (*Sink)(nil)
@@ -120,6 +122,7 @@ func (s *Sink) Patch(e *corev1.Event, data []byte) (*corev1.Event, error) {
 // goroutine. The Event is returned as if written, so that the correlator
 // remembers its name for later aggregation.
 func (s *Sink) enqueue(o op) (*corev1.Event, error) {
+	s.calls.Add(1)
 	e := o.event.DeepCopy()
 	o.event = e
 	s.mu.RLock()
@@ -142,6 +145,22 @@ func worker(e *corev1.Event, n int) int {
 	_, _ = h.Write([]byte{0})
 	_, _ = h.Write([]byte(e.Name))
 	return int(h.Sum32() % uint32(n))
+}
+
+// Quiesce waits until no Event has been handed to the sink for quiet, at
+// most for limit: client-go's broadcaster returns from Shutdown before its
+// recording goroutine has handed over the Events it still holds.
+func (s *Sink) Quiesce(quiet, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	last := s.calls.Load()
+	for time.Now().Before(deadline) {
+		time.Sleep(quiet)
+		now := s.calls.Load()
+		if now == last {
+			return
+		}
+		last = now
+	}
 }
 
 // Run writes queued Events until ctx ends, then for at most Options.Flush

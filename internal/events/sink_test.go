@@ -247,3 +247,36 @@ func TestFlushOnStop(t *testing.T) {
 		t.Fatalf("Run waited %s for a hung write", took)
 	}
 }
+
+// TestQuiesce: Quiesce returns once the sink has been idle for the quiet
+// period, and waits while Events keep arriving.
+func TestQuiesce(t *testing.T) {
+	s := NewSink(&fakeOut{}, Options{Workers: 1, Queue: 1000})
+	stop := make(chan struct{})
+	fed := make(chan int, 1)
+	go func() {
+		n := 0
+		for i := range 20 {
+			_, _ = s.Create(ev("ns", fmt.Sprint(i)))
+			n++
+			time.Sleep(10 * time.Millisecond)
+		}
+		fed <- n
+		close(stop)
+	}()
+	time.Sleep(5 * time.Millisecond)
+	s.Quiesce(50*time.Millisecond, 10*time.Second)
+	select {
+	case <-stop:
+	default:
+		t.Fatal("Quiesce returned while Events were still arriving every 10 ms")
+	}
+	if n := <-fed; n != 20 {
+		t.Fatalf("fed %d", n)
+	}
+	start := time.Now()
+	s.Quiesce(20*time.Millisecond, 10*time.Second)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("Quiesce on an idle sink took %s", took)
+	}
+}
