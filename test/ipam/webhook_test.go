@@ -34,6 +34,7 @@ func TestEipWebhook(t *testing.T) {
 	}{
 		{"garbage (schema)", eipObj("wh-bad", "foo"), "invalid eip address format"},
 		{"reversed range", eipObj("wh-bad", "203.0.113.159-203.0.113.152"), "invalid eip address format: \"203.0.113.159-203.0.113.152\" is reversed"},
+		{"IPv6 CIDR covering IPv4-mapped addresses", eipObj("wh-bad", "::/80"), "invalid eip address format: \"::/80\" overlaps ::ffff:0:0/96 (IPv4-mapped IPv6 addresses)"},
 		{"mixed families (schema)", eipObj("wh-bad", "203.0.113.152-2001:db8::1"), "invalid eip address format"},
 		{"three-part range (schema)", eipObj("wh-bad", "203.0.113.152-203.0.113.153-203.0.113.154"), "invalid eip address format"},
 		{"layer2 without interface", eipObj("wh-bad", "203.0.113.152/30", func(e *networkv1alpha2.Eip) { e.Spec.Protocol = "layer2" }), "if protocol is layer2 or vip, interface should not be empty"},
