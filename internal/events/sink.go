@@ -248,6 +248,8 @@ func (s *Sink) once(o op) error {
 		}
 		fallthrough
 	default:
+		// A copy: the queued Event is also the one enqueue returned to
+		// client-go's correlator, which keeps reading it.
 		e := o.event.DeepCopy()
 		e.ResourceVersion = ""
 		_, err = s.out.Create(e)

@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os/exec"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -105,22 +104,7 @@ func newPair(t *testing.T) *pair {
 
 // do runs f on a thread inside namespace ns (sockets it opens stay there).
 func (p *pair) do(ns string, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		h, err := netns.GetFromName(ns)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			errc <- err
-			return
-		}
-		errc <- f()
-	}()
-	return <-errc
+	return netxtest.InNamespace(ns, f)
 }
 
 func (p *pair) neighbor(ns string, ip netip.Addr) net.HardwareAddr {

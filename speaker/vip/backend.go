@@ -360,15 +360,6 @@ func (b *Backend) sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	service := map[netip.Addr]bool{}
-	for _, a := range st.Announcements {
-		service[a.IP] = true
-	}
-	for _, g := range rec.Plan.Groups {
-		for _, ip := range g.IPs {
-			service[ip] = true
-		}
-	}
 	b.know(*st, snap, rec)
 	var errs []error
 	// 1. Publish this node's addresses (and foreign routers seen).

@@ -90,7 +90,7 @@ func expectedAnnouncer(ip netip.Addr, eligible []string) string {
 	return election.Rank(ip.String(), eligible)[0]
 }
 
-// lbService is a layer2 LoadBalancer Service of ours on port 80.
+// lbService is a LoadBalancer Service of ours on port 80 from eip (layer2 or vip).
 func lbService(name, eip string, mods ...func(*corev1.Service)) *corev1.Service {
 	s := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, Annotations: map[string]string{

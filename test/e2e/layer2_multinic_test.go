@@ -18,6 +18,7 @@ import (
 
 	networkv1alpha2 "github.com/openelb/openelb-operator/api/network/v1alpha2"
 	"github.com/openelb/openelb-operator/internal/election"
+	"github.com/openelb/openelb-operator/speaker"
 	"github.com/openelb/openelb-operator/test/lab"
 )
 
@@ -117,7 +118,7 @@ func (s *scenario) multiNIC(ctx context.Context, t *testing.T) {
 	if err := s.l.Kube.Create(ctx, eip); err != nil {
 		t.Fatal(err)
 	}
-	first, last, _ := speakerRange(nic2Pool)
+	first, last, _ := speaker.ParseRange(nic2Pool)
 	var want []netip.Addr
 	for ip := first; !last.Less(ip) && len(want) < 2; ip = ip.Next() {
 		if election.Rank(ip.String(), s.nodes)[0] == "node3" {
@@ -152,14 +153,4 @@ func (s *scenario) multiNIC(ctx context.Context, t *testing.T) {
 		}
 		t.Logf("multi-NIC: %s (node3 would rank first) announced by %s on eth1 only", ip, winner)
 	}
-}
-
-func speakerRange(s string) (netip.Addr, netip.Addr, error) {
-	a, b, _ := strings.Cut(s, "-")
-	first, err := netip.ParseAddr(a)
-	if err != nil {
-		return first, first, err
-	}
-	last, err := netip.ParseAddr(b)
-	return first, last, err
 }

@@ -32,7 +32,7 @@ func BenchmarkVIPFailover(b *testing.B) {
 	if err := v.l.Kube.Create(b.Context(), vipEip("eip-vip", vipPool, "eth0")); err != nil {
 		b.Fatal(err)
 	}
-	ip := v.createVIPService(vipService("vip-svc", "eip-vip"))
+	ip := v.createVIPService(lbService("vip-svc", "eip-vip"))
 	g := v.waitPlanned(ip)[ip]
 	master := g.Members[0].Node
 	for _, advert := range []time.Duration{time.Second, 100 * time.Millisecond} {

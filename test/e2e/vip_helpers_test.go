@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	networkv1alpha2 "github.com/openelb/openelb-operator/api/network/v1alpha2"
+	"github.com/openelb/openelb-operator/speaker"
 	"github.com/openelb/openelb-operator/speaker/vip"
 	"github.com/openelb/openelb-operator/test/lab"
 )
@@ -398,7 +399,7 @@ func (v *vipLab) leftovers(pools ...string) []string {
 		for _, a := range v.addrs(n.Name) {
 			inPool := false
 			for _, p := range pools {
-				first, last, _ := speakerRangeOf(p)
+				first, last, _ := speaker.ParseRange(p)
 				inPool = inPool || (first.Compare(a.ip) <= 0 && a.ip.Compare(last) <= 0)
 			}
 			if strings.HasSuffix(a.label, vip.LabelSuffix) || (inPool && a.link != "lo") {
@@ -409,35 +410,9 @@ func (v *vipLab) leftovers(pools ...string) []string {
 	return left
 }
 
-func speakerRangeOf(s string) (netip.Addr, netip.Addr, error) {
-	a, b, _ := strings.Cut(s, "-")
-	first, err := netip.ParseAddr(a)
-	if err != nil {
-		return first, first, err
-	}
-	last, err := netip.ParseAddr(b)
-	return first, last, err
-}
-
 func vipEip(name, pool, iface string) *networkv1alpha2.Eip {
 	return &networkv1alpha2.Eip{ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: networkv1alpha2.EipSpec{Address: pool, Protocol: networkv1alpha2.ProtocolVIP, Interface: iface}}
-}
-
-// vipService is a LoadBalancer Service of ours on port 80 from eip.
-func vipService(name, eip string, mods ...func(*corev1.Service)) *corev1.Service {
-	s := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, Annotations: map[string]string{
-			networkv1alpha2.AnnotationOpenELB: networkv1alpha2.ValueOpenELB,
-			networkv1alpha2.AnnotationEip:     eip,
-		}},
-		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Selector: map[string]string{"app": name},
-			Ports: []corev1.ServicePort{{Name: "http", Port: 80}}},
-	}
-	for _, m := range mods {
-		m(s)
-	}
-	return s
 }
 
 // createVIPService creates the Service and waits for its address.

@@ -74,7 +74,7 @@ func (s *vipScenario) oneMaster(t *testing.T) {
 	if err := v.l.Kube.Create(t.Context(), vipEip("eip-vip", vipPool, "eth0")); err != nil {
 		t.Fatal(err)
 	}
-	s.ip = v.createVIPService(vipService("vip-svc", "eip-vip"))
+	s.ip = v.createVIPService(lbService("vip-svc", "eip-vip"))
 	s.svcs = map[string]netip.Addr{"vip-svc": s.ip}
 	s.group = v.waitPlanned(s.ip)[s.ip]
 	s.master = s.group.Members[0].Node
@@ -203,11 +203,11 @@ func (s *vipScenario) twoInterfaces(t *testing.T) {
 	}
 	for i := range 4 {
 		name := fmt.Sprintf("vip-svc-%d", i)
-		s.svcs[name] = v.createVIPService(vipService(name, "eip-vip"))
+		s.svcs[name] = v.createVIPService(lbService(name, "eip-vip"))
 	}
 	for i := range 2 {
 		name := fmt.Sprintf("vip2-svc-%d", i)
-		s.svcs[name] = v.createVIPService(vipService(name, "eip-vip2"))
+		s.svcs[name] = v.createVIPService(lbService(name, "eip-vip2"))
 	}
 	var all []netip.Addr
 	for _, ip := range s.svcs {

@@ -8,15 +8,12 @@ import (
 	"encoding/hex"
 	"net/netip"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/openelb/openelb-operator/speaker/internal/netx/netxtest"
-
-	"github.com/vishvananda/netns"
 
 	"github.com/openelb/openelb-operator/speaker/internal/netx"
 )
@@ -57,19 +54,8 @@ func TestKernelInNamespace(t *testing.T) {
 	)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // the thread stays in the namespace and dies with the goroutine
-		h, err := netns.GetFromName(ns)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			errc <- err
-			return
-		}
+	err := netxtest.InNamespace(ns, func() error {
+		var err error
 		deadline := time.Now().Add(5 * time.Second)
 		for { // veth carrier comes up asynchronously
 			snap, err = netx.Kernel{}.Snapshot()
@@ -79,17 +65,16 @@ func TestKernelInNamespace(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		if err != nil {
-			errc <- err
-			return
+			return err
 		}
-		errc <- netx.Kernel{}.Watch(ctx, func() {
+		return netx.Kernel{}.Watch(ctx, func() {
 			select {
 			case changes <- struct{}{}:
 			default:
 			}
 		})
-	}()
-	if err := <-errc; err != nil {
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	eth0, ok := snap.LinkByName("eth0")

@@ -27,5 +27,5 @@ func Require(t testing.TB, root bool, tools ...string) {
 	if os.Getenv("CI") == "true" {
 		t.Fatalf("test cannot run (needs %v); CI=true makes this a failure", missing)
 	}
-	t.Skipf("test needs %v (CI=true turns this into a failure)", missing)
+	t.Skipf("skipped outside CI: needs %v (run as root with the tools installed; under CI=true this is a failure)", missing)
 }
